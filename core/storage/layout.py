@@ -1,0 +1,64 @@
+"""On-disk layout of Concord arrays: chunk shape, sharding and codecs, chosen by benchmark.
+
+Every codec pipeline ends with zarr v3's ``crc32c`` codec, so each chunk carries its own checksum
+and every read checks it (a flipped byte raises instead of returning wrong voxels).
+Figures behind the defaults: ``core/storage/CHUNKS.md`` (from ``python bench/slices.py --sweep``
+and ``python bench/label_save.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zarr.codecs import BloscCodec, BloscShuffle, Crc32cCodec, ZstdCodec
+
+__all__ = ["Layout", "IMAGE_LAYOUT", "LABEL_LAYOUT", "MIN_LEVEL_SIZE"]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one array is cut and compressed.
+
+    Args:
+        chunks: chunk shape (Z, Y, X) in voxels; clipped to the array shape per level.
+        shards: shard shape (Z, Y, X), a multiple of ``chunks``, or None for one object per chunk.
+        codec: "zstd" or "blosc-lz4" (blosc with byte shuffle).
+        level: compression level (zstd 1..22, blosc 1..9).
+    """
+
+    chunks: tuple[int, int, int]
+    shards: tuple[int, int, int] | None = None
+    codec: str = "zstd"
+    level: int = 1
+
+    def compressors(self) -> tuple:
+        """Bytes-to-bytes codecs: the compressor, then crc32c (checked first on decode)."""
+        if self.codec == "zstd":
+            comp = ZstdCodec(level=self.level)
+        elif self.codec == "blosc-lz4":
+            comp = BloscCodec(cname="lz4", clevel=self.level, shuffle=BloscShuffle.shuffle)
+        else:
+            raise ValueError(f"unknown codec {self.codec!r}")
+        return (comp, Crc32cCodec())
+
+    def for_shape(self, shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
+        """Chunk and shard shape clipped to ``shape`` (a coarse level smaller than one chunk)."""
+        chunks = tuple(max(1, min(c, s)) for c, s in zip(self.chunks, shape))
+        if self.shards is None:
+            return chunks, None
+        shards = tuple(
+            max(c, min(sh, -(-s // c) * c)) for c, sh, s in zip(chunks, self.shards, shape)
+        )
+        return chunks, shards
+
+    def label(self) -> str:
+        sh = "x".join(map(str, self.shards)) if self.shards else "none"
+        return f"chunks={'x'.join(map(str, self.chunks))} shards={sh} {self.codec}-{self.level}"
+
+
+# Placeholder values; replaced by the sweep's choice below.
+IMAGE_LAYOUT = Layout(chunks=(64, 64, 64), shards=None, codec="zstd", level=1)
+LABEL_LAYOUT = Layout(chunks=(1, 512, 512), shards=None, codec="zstd", level=1)
+
+# Pyramid stops before a level would have an in-plane dimension below this (voxels).
+MIN_LEVEL_SIZE = 32

@@ -1,0 +1,66 @@
+"""Pyramid planning and downsampling for image volumes (pure numpy).
+
+Isotropic-aware: an axis is halved only while its spacing is within 1.5x of the finest current
+spacing, so a thick-slice CT (0.7 x 0.7 x 5 mm) is first downsampled in-plane and z joins once
+the in-plane spacing has caught up. A coarse level lets a viewer show something at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["plan_factors", "downsample_mean"]
+
+
+def plan_factors(
+    shape: tuple[int, int, int],
+    spacing_zyx: tuple[float, float, float],
+    *,
+    levels: int | None = None,
+    min_size: int = 32,
+) -> list[tuple[int, int, int]]:
+    """Cumulative (z, y, x) downsampling factor of each level; level 0 is (1, 1, 1).
+
+    Args:
+        shape: level-0 shape (Z, Y, X).
+        spacing_zyx: level-0 spacing in mm.
+        levels: exact number of levels wanted (capped by ``min_size``); None = as many as fit.
+        min_size: no level gets an in-plane dimension below this; z stops halving there too.
+    """
+    factors = [(1, 1, 1)]
+    cur_shape = list(shape)
+    cur_sp = list(spacing_zyx)
+    limit = levels if levels is not None else 64
+    while len(factors) < limit:
+        finest = min(cur_sp)
+        step = [
+            2 if (cur_sp[a] < 1.5 * finest and -(-cur_shape[a] // 2) >= min_size) else 1
+            for a in range(3)
+        ]
+        if step[1] == 1 and step[2] == 1:  # in-plane cannot shrink further: stop
+            break
+        cur_shape = [-(-n // s) for n, s in zip(cur_shape, step)]
+        cur_sp = [sp * s for sp, s in zip(cur_sp, step)]
+        prev = factors[-1]
+        factors.append((prev[0] * step[0], prev[1] * step[1], prev[2] * step[2]))
+    return factors
+
+
+def downsample_mean(block: np.ndarray, step: tuple[int, int, int]) -> np.ndarray:
+    """Mean over non-overlapping ``step`` blocks of a (Z, Y, X) array, edge-padded to a multiple.
+
+    Returns the input dtype (integers rounded), shape ceil(n / step) per axis.
+    """
+    if step == (1, 1, 1):
+        return block
+    pad = [(0, (-n) % s) for n, s in zip(block.shape, step)]
+    if any(p[1] for p in pad):
+        block = np.pad(block, pad, mode="edge")
+    z, y, x = block.shape
+    sz, sy, sx = step
+    work = block.astype(np.float32, copy=False).reshape(z // sz, sz, y // sy, sy, x // sx, sx)
+    out = work.mean(axis=(1, 3, 5))
+    if np.issubdtype(block.dtype, np.integer):
+        info = np.iinfo(block.dtype)
+        out = np.clip(np.rint(out), info.min, info.max)
+    return out.astype(block.dtype)
