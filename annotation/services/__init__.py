@@ -1,0 +1,1 @@
+"""Annotation services: assignment, drafts, submission, consensus, imports, exports."""

@@ -1,0 +1,3 @@
+"""Annotation API (assignments, drafts, label versions, agreement)."""
+
+urlpatterns: list = []

@@ -1,0 +1,1 @@
+"""Platform services: the business logic every entry point (view, command, task) shares."""

@@ -1,0 +1,1 @@
+"""Registry tables (model versions, scores, audits) — filled by the learning issues."""

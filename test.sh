@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set up and run the whole test suite: import contracts, unit, integration (real PostgreSQL,
+# Redis and Celery worker), end-to-end (headless chromium). Starts PostgreSQL/Redis if down.
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/bootstrap.sh --browser
+scripts/services.sh
+export DATABASE_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/concord}
+export REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
+export CONCORD_VAR_DIR=${CONCORD_VAR_DIR:-$PWD/var/test}
+mkdir -p "$CONCORD_VAR_DIR" artifacts
+echo "== import contracts" >&2
+.venv/bin/lint-imports
+echo "== pytest" >&2
+.venv/bin/python -m pytest "$@"
