@@ -1,0 +1,31 @@
+"""Reading training data region by region: reader protocol, normalisation, patch sampling, augmentation.
+
+Django-free: takes readers and arrays, returns tensors.
+"""
+
+from __future__ import annotations
+
+from learning.data.augment import AugmentConfig, build_augmentation
+from learning.data.dataset import PatchDataset, PatchPlan, PatchSampler, TrainItem, make_loader
+from learning.data.foreground import ForegroundIndex, foreground_index
+from learning.data.normalise import NormConfig, normalise, volume_stats
+from learning.data.readers import ArrayReader, VolumeReader, check_region, full_region
+
+__all__ = [
+    "AugmentConfig",
+    "build_augmentation",
+    "PatchDataset",
+    "PatchPlan",
+    "PatchSampler",
+    "TrainItem",
+    "make_loader",
+    "ForegroundIndex",
+    "foreground_index",
+    "NormConfig",
+    "normalise",
+    "volume_stats",
+    "ArrayReader",
+    "VolumeReader",
+    "check_region",
+    "full_region",
+]

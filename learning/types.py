@@ -1,0 +1,42 @@
+"""Type aliases shared by Concord's numerical core (``learning/``), kept in one place.
+
+Axis conventions follow ``core.geometry``: voxel arrays are ``(Z, Y, X)`` (channel first when a channel
+axis exists: ``(C, Z, Y, X)``); ``spacing`` is given in index order ``(x, y, z)`` millimetres.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import IO, Any, TypeAlias
+
+import numpy as np
+import torch
+
+__all__ = [
+    "Region",
+    "Shape3",
+    "Spacing",
+    "ProgressFn",
+    "PathOrFile",
+    "NdarrayOrTensor",
+    "JsonDict",
+]
+
+Region: TypeAlias = tuple[slice, slice, slice]
+"""A box in ``(Z, Y, X)`` array order; every slice has explicit integer start and stop."""
+
+Shape3: TypeAlias = tuple[int, int, int]
+"""A 3D shape in ``(Z, Y, X)`` array order."""
+
+Spacing: TypeAlias = tuple[float, float, float]
+"""Voxel spacing in millimetres, index order ``(x, y, z)`` as in ``core.geometry.Geometry``."""
+
+ProgressFn: TypeAlias = Callable[[float, dict[str, Any]], None]
+"""Called with a fraction in [0, 1] and a small JSON-able dict of figures (loss, dice, ...)."""
+
+PathOrFile: TypeAlias = "str | os.PathLike[str] | IO[bytes]"
+
+NdarrayOrTensor: TypeAlias = "np.ndarray | torch.Tensor"
+
+JsonDict: TypeAlias = dict[str, Any]
