@@ -32,7 +32,7 @@ __all__ = [
     "pseudonym",
 ]
 
-DEIDENTIFICATION_METHOD = "PS3.15 E.1-1 Basic Application Level Confidentiality Profile (Concord)"
+DEIDENTIFICATION_METHOD = "PS3.15 E.1-1 Basic Profile (Concord)"  # LO: at most 64 chars
 
 # Actions of PS3.15 Table E.1-1 (Basic Profile column). Where the table allows several
 # (e.g. X/Z/D) the strongest one that keeps the dataset valid is used.
@@ -158,6 +158,7 @@ ACTIONS: dict[int, str] = {
     0x40000010: "X",  # Arbitrary
     0x40004000: "X",  # Text Comments
     # File meta information
+    0x00020012: "K",  # Implementation Class UID (identifies software, not a patient)
     0x00020003: "U",  # Media Storage SOP Instance UID
     0x00020016: "X",  # Source Application Entity Title
     0x00020017: "X",  # Sending Application Entity Title
@@ -240,6 +241,8 @@ def _clean(ds: Dataset, *, key: bytes, uid_map: UidMap, patient_pseudonym: str) 
                 action = "U"
             else:
                 continue
+        if action == "K":
+            continue
         if action in ("X", "C"):
             del ds[tag]
         elif action == "Z":
