@@ -1,0 +1,7 @@
+"""Networks: MONAI models configured from frozen configs, plus feature hooks."""
+
+from __future__ import annotations
+
+from learning.nets.segmenter import NetConfig, bottleneck_block, bottleneck_features, build_segmenter
+
+__all__ = ["NetConfig", "build_segmenter", "bottleneck_block", "bottleneck_features"]

@@ -1,0 +1,167 @@
+"""Configure MONAI's UNet as Concord's segmenter, and read its bottleneck features.
+
+Concord writes here only what MONAI lacks: early argument checks against a config, and a hook to pool
+the deepest block into a vector (for OOD distance and diversity).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from math import prod
+from typing import Any
+
+import torch
+from monai.networks.layers import SkipConnection
+from monai.networks.nets import UNet
+from torch import nn
+
+from learning.types import JsonDict
+
+__all__ = ["NetConfig", "build_segmenter", "bottleneck_block", "bottleneck_features"]
+
+_NORMS = ("instance", "batch", "none")
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Architecture of the segmenter (a MONAI ``UNet``).
+
+    Args:
+        spatial_dims: 2 (slices, 2.5D via ``in_channels`` adjacent slices) or 3.
+        in_channels: input channels (1, or k context slices in 2.5D).
+        out_channels: classes including background (2 for one foreground class; 1 means sigmoid).
+        channels: feature maps per level, e.g. ``(16, 32, 64, 128)``.
+        strides: down-sampling per level transition; ``len(strides) == len(channels) - 1``.
+        num_res_units: residual units per block (0: plain convolutions).
+        dropout: dropout probability in every block (kept for MC-dropout at inference).
+        norm: ``"instance"``, ``"batch"`` or ``"none"``.
+        kernel_size: convolution kernel size.
+    """
+
+    spatial_dims: int = 3
+    in_channels: int = 1
+    out_channels: int = 2
+    channels: tuple[int, ...] = (16, 32, 64, 128)
+    strides: tuple[int, ...] = (2, 2, 2)
+    num_res_units: int = 2
+    dropout: float = 0.0
+    norm: str = "instance"
+    kernel_size: int = 3
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        object.__setattr__(self, "strides", tuple(int(s) for s in self.strides))
+        if self.spatial_dims not in (2, 3):
+            raise ValueError(f"spatial_dims must be 2 or 3, got {self.spatial_dims}")
+        if self.in_channels < 1 or self.out_channels < 1:
+            raise ValueError("in_channels and out_channels must be >= 1")
+        if len(self.channels) < 2 or min(self.channels) < 1:
+            raise ValueError(f"channels needs at least 2 positive sizes, got {self.channels}")
+        if len(self.strides) != len(self.channels) - 1:
+            raise ValueError(
+                f"len(strides) must be len(channels) - 1 = {len(self.channels) - 1}, got {len(self.strides)}"
+            )
+        if min(self.strides) < 1:
+            raise ValueError(f"strides must be >= 1, got {self.strides}")
+        if self.num_res_units < 0:
+            raise ValueError(f"num_res_units must be >= 0, got {self.num_res_units}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.norm not in _NORMS:
+            raise ValueError(f"norm must be one of {_NORMS}, got {self.norm!r}")
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd and >= 1, got {self.kernel_size}")
+
+    @property
+    def divisor(self) -> int:
+        """Every spatial input size must be a multiple of this (product of strides)."""
+        return prod(self.strides)
+
+    def to_dict(self) -> JsonDict:
+        d = asdict(self)
+        d["channels"] = list(self.channels)
+        d["strides"] = list(self.strides)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> NetConfig:
+        d = dict(d)
+        for k in ("channels", "strides"):
+            if k in d:
+                d[k] = tuple(d[k])
+        return cls(**d)
+
+
+def build_segmenter(config: NetConfig) -> nn.Module:
+    """Build the segmenter described by ``config``.
+
+    Args:
+        config: the architecture (already validated by ``NetConfig``).
+
+    Returns:
+        A MONAI ``UNet`` mapping ``(B, in_channels, *spatial)`` to logits ``(B, out_channels, *spatial)``;
+        spatial sizes must be multiples of ``config.divisor``.
+
+    Raises:
+        ValueError: ``config`` is not a ``NetConfig``.
+
+    Examples:
+        >>> net = build_segmenter(NetConfig(spatial_dims=2, channels=(4, 8, 16), strides=(2, 2)))
+        >>> net(torch.zeros(1, 1, 32, 32)).shape
+        torch.Size([1, 2, 32, 32])
+    """
+    if not isinstance(config, NetConfig):
+        raise ValueError(f"build_segmenter needs a NetConfig, got {type(config).__name__}")
+    norm: Any = {"instance": "instance", "batch": "batch", "none": None}[config.norm]
+    if norm == "instance":
+        norm = ("instance", {"affine": True})
+    return UNet(
+        spatial_dims=config.spatial_dims,
+        in_channels=config.in_channels,
+        out_channels=config.out_channels,
+        channels=config.channels,
+        strides=config.strides,
+        kernel_size=config.kernel_size,
+        up_kernel_size=config.kernel_size,
+        num_res_units=config.num_res_units,
+        norm=norm,
+        dropout=config.dropout,
+    )
+
+
+def bottleneck_block(model: nn.Module) -> nn.Module:
+    """The deepest block of a MONAI ``UNet`` (the module at the bottom of its skip connections).
+
+    Raises:
+        ValueError: ``model`` is not a MONAI ``UNet``-shaped module.
+    """
+    m: nn.Module | None = getattr(model, "model", None)
+    if m is None:
+        raise ValueError("bottleneck_block expects a MONAI UNet (no .model attribute)")
+    while isinstance(m, nn.Sequential) and len(m) == 3 and isinstance(m[1], SkipConnection):
+        m = m[1].submodule
+    return m
+
+
+def bottleneck_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Run ``model`` on ``x`` and return its deepest block's output, averaged over space.
+
+    The model's train/eval mode is left as the caller set it (eval for OOD features; train keeps
+    dropout active).
+
+    Args:
+        model: a segmenter from ``build_segmenter``.
+        x: ``(B, C, *spatial)`` input on the model's device.
+
+    Returns:
+        ``(B, F)`` float32 features, ``F`` = the last entry of ``channels``.
+    """
+    captured: list[torch.Tensor] = []
+    handle = bottleneck_block(model).register_forward_hook(lambda _m, _i, out: captured.append(out))
+    try:
+        with torch.inference_mode():
+            model(x)
+    finally:
+        handle.remove()
+    feats = captured[-1]
+    return feats.flatten(2).mean(dim=2).float()
