@@ -8,6 +8,8 @@ scripts/services.sh
 export DATABASE_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/concord}
 export REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
 export CONCORD_VAR_DIR=${CONCORD_VAR_DIR:-$PWD/var/test}
+export STORE_URL=${STORE_URL:-$CONCORD_VAR_DIR/zarr}
+rm -rf "$CONCORD_VAR_DIR/zarr"
 mkdir -p "$CONCORD_VAR_DIR" artifacts
 echo "== import contracts" >&2
 .venv/bin/lint-imports
