@@ -101,7 +101,12 @@ def _pixels(ds: Dataset, where: str) -> np.ndarray:
         return ds.pixel_array
     except Exception as err:
         msg = str(err)
-        problem = "truncated pixel data" if "length" in msg.lower() or "truncat" in msg.lower() else "pixel data cannot be decoded"
+        low = msg.lower()
+        problem = (
+            "truncated pixel data"
+            if any(w in low for w in ("length", "truncat", "less than expected"))
+            else "pixel data cannot be decoded"
+        )
         raise InvalidInput(f"{where}: {problem} ({msg})") from err
 
 
@@ -109,7 +114,9 @@ def _frames_of(ds: Dataset, name: str, header_index: int) -> list[_Frame]:
     """Per-frame records of one file: one for a classic image, n for enhanced multi-frame."""
     rows, columns = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     if rows <= 0 or columns <= 0 or rows > MAX_DIM or columns > MAX_DIM:
-        raise InvalidInput(f"{name}: invalid Rows/Columns {rows}x{columns}")
+        raise InvalidInput(
+            f"{name}: corrupt DICOM file or not an image: invalid Rows/Columns {rows}x{columns}"
+        )
     n_frames = int(ds.get("NumberOfFrames", 1) or 1)
     if "PerFrameFunctionalGroupsSequence" in ds:
         pixels = _pixels(ds, name)

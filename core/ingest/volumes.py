@@ -121,9 +121,9 @@ def read_nifti(path: Path) -> tuple[np.ndarray, Geometry]:
     affine = np.asarray(img.affine, dtype=np.float64)
     if not np.all(np.isfinite(affine)):
         raise InvalidInput(f"{path.name}: affine contains NaN or inf")
-    zooms = img.header.get_zooms()[:3]
-    if any(not np.isfinite(z) or z <= 0 for z in zooms):
-        raise InvalidInput(f"{path.name}: zero or negative spacing {tuple(float(z) for z in zooms)}")
+    zooms = tuple(np.linalg.norm(affine[:3, :3], axis=0)) + tuple(img.header.get_zooms()[:3])
+    if any(not np.isfinite(z) or z <= 1e-9 for z in zooms):
+        raise InvalidInput(f"{path.name}: zero or negative spacing {tuple(float(z) for z in zooms[:3])}")
     try:
         geometry = Geometry.from_nifti_affine(affine)
     except ValueError as err:
