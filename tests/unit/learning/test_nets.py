@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from learning.nets import NetConfig, bottleneck_block, bottleneck_features, build_segmenter
+
+
+@pytest.mark.parametrize("dims,shape", [(2, (2, 1, 16, 16)), (3, (2, 1, 8, 16, 16))])
+def test_build_segmenter_shapes(dims, shape):
+    net = build_segmenter(NetConfig(spatial_dims=dims, channels=(4, 8, 16), strides=(2, 2), dropout=0.2))
+    assert net(torch.zeros(shape)).shape == (shape[0], 2, *shape[2:])
+    assert any(isinstance(m, torch.nn.Dropout) or "Dropout" in type(m).__name__ for m in net.modules())
+
+
+def test_bottleneck_features_vector():
+    net = build_segmenter(NetConfig(spatial_dims=3, channels=(4, 8, 16), strides=(2, 2))).eval()
+    feats = bottleneck_features(net, torch.randn(3, 1, 8, 16, 16))
+    assert feats.shape == (3, 16) and feats.dtype == torch.float32
+    assert not bottleneck_block(net)._forward_hooks, "the hook is removed"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(spatial_dims=4),
+        dict(channels=(4,)),
+        dict(channels=(4, 8, 16), strides=(2,)),
+        dict(strides=(2, 0, 2)),
+        dict(dropout=1.0),
+        dict(norm="group"),
+        dict(kernel_size=2),
+        dict(out_channels=0),
+        dict(num_res_units=-1),
+    ],
+)
+def test_bad_net_config(kwargs):
+    with pytest.raises(ValueError):
+        NetConfig(**kwargs)
+
+
+def test_build_segmenter_rejects_non_config():
+    with pytest.raises(ValueError):
+        build_segmenter({"spatial_dims": 3})  # type: ignore[arg-type]
+
+
+def test_net_config_round_trip():
+    c = NetConfig(spatial_dims=2, in_channels=3, channels=(4, 8), strides=(2,), dropout=0.1)
+    assert NetConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
