@@ -1,0 +1,1 @@
+"""Agreement metrics, surface distances and consensus for multi-rater masks. Pure numpy/scipy, no Django."""

@@ -14,12 +14,17 @@ Definitions (those of MONAI / medpy / the Medical Segmentation Decathlon):
 
 Speed: the distance transforms run on the bounding box of the union of the masks plus a one-voxel
 margin, never on the whole volume; with several raters each rater's transform is computed once and
-reused for all its pairs (``surface_distance_matrices``).
+reused for all its pairs (``surface_distance_matrices``). On large boxes (an organ, not a nodule) an
+exact nearest-neighbour search between the surface point sets (k-d tree, in mm) replaces the
+distance transform: its cost follows the number of surface voxels, not the box volume; the
+distances are the same Euclidean distances between voxel centres.
 
-Note on SimpleITK's ``HausdorffDistanceImageFilter``: it measures from every voxel, not only the
-surface. For masks without cavities its maximum equals ``hausdorff`` here (the nearest voxel of a
-set, seen from outside, is always one of its surface voxels); its *average* distance is a different
-quantity from ``assd``.
+Note on SimpleITK's ``HausdorffDistanceImageFilter``: it measures from every voxel of one mask to
+the nearest *voxel* of the other, so a voxel of ``a`` lying inside ``b`` counts 0, whereas here a
+surface voxel of ``a`` lying inside ``b`` counts its distance to ``b``'s surface. The two maxima agree
+when the largest gap is where the masks do not overlap, and can differ otherwise (seen on LIDC
+nodules: 1.63 vs 1.49 mm). ``voxel_hausdorff`` gives SimpleITK's definition; its *average*
+distance is a different quantity from ``assd``.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from annotation.metrics._inputs import as_mask, as_pair, as_stack, check_spacing
 
@@ -38,6 +44,7 @@ __all__ = [
     "surface",
     "surface_distances",
     "hausdorff",
+    "voxel_hausdorff",
     "hd95",
     "assd",
     "surface_distance_matrices",
@@ -70,18 +77,23 @@ def _crop_box(any_fg: np.ndarray, margin: int = 1) -> tuple[slice, ...] | None:
 
 
 def _fg_box(masks: np.ndarray) -> tuple[slice, ...] | None:
-    """Bounding box (margin 1) of the union of a (R, ...) stack, computed from axis projections."""
+    """Bounding box (margin 1) of the union of a (R, ...) stack.
+
+    Narrows axis by axis (first axis on the whole array, the next ones inside the slab found so
+    far), so the full volume is scanned about once per rater.
+    """
     nd = masks.ndim - 1
-    box = []
+    box: list[slice] = [slice(0, n) for n in masks.shape[1:]]
     for axis in range(nd):
-        other = tuple(i + 1 for i in range(nd) if i != axis)
+        other = tuple(i for i in range(nd) if i != axis)
         proj = np.zeros(masks.shape[axis + 1], dtype=bool)
         for m in masks:
-            proj |= np.asarray(m).any(axis=tuple(o - 1 for o in other))
+            sub = np.asarray(m)[tuple(box)] != 0
+            proj[box[axis]] |= sub.any(axis=other)
         hit = np.flatnonzero(proj)
         if hit.size == 0:
             return None
-        box.append(slice(max(int(hit[0]) - 1, 0), min(int(hit[-1]) + 2, masks.shape[axis + 1])))
+        box[axis] = slice(max(int(hit[0]) - 1, 0), min(int(hit[-1]) + 2, masks.shape[axis + 1]))
     return tuple(box)
 
 
@@ -140,6 +152,31 @@ def hausdorff(a: np.ndarray, b: np.ndarray, *, spacing: Sequence[float]) -> floa
     return _directed_stats(*surface_distances(a, b, spacing=spacing), 95.0)[0]
 
 
+def voxel_hausdorff(a: np.ndarray, b: np.ndarray, *, spacing: Sequence[float]) -> float:
+    """Hausdorff distance between voxel sets (SimpleITK's ``HausdorffDistanceImageFilter``), mm.
+
+    Directed distance = max over voxels of one mask of the distance to the nearest voxel of the
+    other (0 inside it). Computed on the bounding box of both masks.
+
+    Args:
+        a, b: masks of equal shape ``(Z, Y, X)``.
+        spacing: voxel size in mm, ``(z, y, x)``.
+    Returns:
+        Distance in mm; 0.0 when both masks are empty, inf when exactly one is.
+    """
+    a, b = as_pair(a, b)
+    sp = check_spacing(spacing, a.ndim)
+    box = _crop_box(a | b)
+    if box is None:
+        return 0.0
+    ca, cb = a[box], b[box]
+    if not ca.any() or not cb.any():
+        return float("inf")
+    d_ab = ndimage.distance_transform_edt(~cb, sampling=sp)[ca].max()
+    d_ba = ndimage.distance_transform_edt(~ca, sampling=sp)[cb].max()
+    return float(max(d_ab, d_ba))
+
+
 def hd95(a: np.ndarray, b: np.ndarray, *, spacing: Sequence[float], percentile: float = 95.0) -> float:
     """95th-percentile Hausdorff distance, max of the two directed percentiles, mm.
 
@@ -163,6 +200,45 @@ def assd(a: np.ndarray, b: np.ndarray, *, spacing: Sequence[float]) -> float:
     return _directed_stats(*surface_distances(a, b, spacing=spacing), 95.0)[2]
 
 
+_KDTREE_BOX_VOXELS = 2_000_000
+
+
+def _fill_kdtree(
+    surfaces: list[np.ndarray],
+    sp: tuple[float, ...],
+    percentile: float,
+    workers: int,
+    h: np.ndarray,
+    hp: np.ndarray,
+    md: np.ndarray,
+) -> None:
+    """Pairwise stats by nearest-neighbour queries between surface point sets (mm)."""
+    scale = np.asarray(sp)
+    idx = [np.argwhere(s) for s in surfaces]
+    trees = [cKDTree(i * scale) if i.size else None for i in idx]
+    r = len(surfaces)
+
+    def directed(i: int, j: int) -> np.ndarray:
+        # surface voxels shared with j are at distance 0; query only the others
+        pts = idx[i]
+        shared = surfaces[j][tuple(pts.T)]
+        d = np.zeros(pts.shape[0])
+        if (~shared).any():
+            d[~shared] = trees[j].query(pts[~shared] * scale, workers=workers)[0]  # type: ignore[union-attr]
+        return d
+
+    for i in range(r):
+        for j in range(i + 1, r):
+            if trees[i] is None and trees[j] is None:
+                stats = (0.0, 0.0, 0.0)
+            elif trees[i] is None or trees[j] is None:
+                stats = (float("inf"),) * 3
+            else:
+                stats = _directed_stats(directed(i, j), directed(j, i), percentile)
+            h[i, j], hp[i, j], md[i, j] = stats
+            h[j, i], hp[j, i], md[j, i] = stats
+
+
 @dataclass(frozen=True)
 class SurfaceDistanceMatrices:
     """Pairwise surface-distance matrices between raters, (R, R) float64 in mm, zero diagonal."""
@@ -179,6 +255,7 @@ def surface_distance_matrices(
     spacing: Sequence[float],
     percentile: float = 95.0,
     workers: int = 2,
+    method: str = "auto",
 ) -> SurfaceDistanceMatrices:
     """Hausdorff, HD95 and ASSD for every pair of rater masks, one distance transform per rater.
 
@@ -186,7 +263,9 @@ def surface_distance_matrices(
         masks: ``(R, Z, Y, X)`` stack, bool or integer (nonzero = foreground).
         spacing: voxel size in mm, ``(z, y, x)``.
         percentile: percentile for the ``hd95`` matrix.
-        workers: threads for the per-rater distance transforms.
+        workers: threads for the per-rater distance transforms / k-d tree queries.
+        method: ``"edt"`` (distance transform on the box), ``"kdtree"`` (surface point sets), or
+            ``"auto"``: k-d tree when the box holds more than ``_KDTREE_BOX_VOXELS`` voxels.
     Returns:
         SurfaceDistanceMatrices with symmetric (R, R) matrices.
     """
@@ -200,6 +279,11 @@ def surface_distance_matrices(
     if box is None:
         return SurfaceDistanceMatrices(h, hp, md, percentile)
     surfaces = [surface(_pad(as_mask(stack[k][box]))) for k in range(r)]
+    if method not in ("auto", "edt", "kdtree"):
+        raise ValueError(f"method must be 'auto', 'edt' or 'kdtree', got {method!r}")
+    if method == "kdtree" or (method == "auto" and surfaces[0].size > _KDTREE_BOX_VOXELS):
+        _fill_kdtree(surfaces, sp, percentile, workers, h, hp, md)
+        return SurfaceDistanceMatrices(h, hp, md, percentile)
 
     def _edt(s: np.ndarray) -> np.ndarray | None:
         return ndimage.distance_transform_edt(~s, sampling=sp).astype(np.float32) if s.any() else None
