@@ -137,6 +137,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "core.api.exceptions.exception_handler",
+    "URL_FORMAT_OVERRIDE": None,  # ?format= is the slice endpoint's own parameter
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Concord API",

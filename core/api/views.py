@@ -18,6 +18,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound as DRFNotFound
 from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from core.api import serializers as s
@@ -32,7 +33,7 @@ from core.services import volumes as volume_services
 class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                      mixins.UpdateModelMixin, viewsets.GenericViewSet):
     serializer_class = s.ProjectSerializer
-    permission_classes = [IsProjectManagerOrReadOnly]
+    permission_classes = [IsAuthenticated, IsProjectManagerOrReadOnly]
     lookup_field = "slug"
 
     def get_queryset(self):
@@ -58,7 +59,7 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
 
     @extend_schema(request={"multipart/form-data": s.IngestUploadSerializer}, responses={202: s.JobSerializer})
     @action(detail=True, methods=["post"], parser_classes=[MultiPartParser],
-            permission_classes=[IsProjectManager], serializer_class=s.IngestUploadSerializer)
+            permission_classes=[IsAuthenticated, IsProjectManager], serializer_class=s.IngestUploadSerializer)
     def ingest(self, request, slug=None):  # noqa: ANN001
         project = self.get_object()
         ser = s.IngestUploadSerializer(data=request.data)
@@ -77,7 +78,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Updat
     """Cases of the user's projects; annotators see only the cases assigned to them."""
 
     serializer_class = s.CaseSerializer
-    permission_classes = [IsProjectManagerOrReadOnly]
+    permission_classes = [IsAuthenticated, IsProjectManagerOrReadOnly]
 
     @extend_schema(parameters=[
         OpenApiParameter("project", str, description="project slug"),

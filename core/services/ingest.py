@@ -79,7 +79,7 @@ def _write_one(job: tuple[SeriesSource, str, bytes]) -> dict:
     attributes = {**image.attributes, **source.attributes}
     return {
         "url": url,
-        "name": image.source_name,
+        "name": source.case_key,
         "shape": list(store.shape(0)),
         "geometry": image.geometry.to_dict(),
         "dtype": str(store.dtype),

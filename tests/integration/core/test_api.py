@@ -93,7 +93,7 @@ def test_cases_filter_and_sort_by_priority(world):
     res = c.get("/api/cases/", {"project": "p1"}).json()["results"]
     assert [r["priority"] for r in res] == [0.9, 0.5, 0.2]
     females = c.get("/api/cases/", {"project": "p1", "attr": "sex:F"}).json()["results"]
-    assert {r["attributes"]["case_id"] for r in females} == {"case-0", "case-2"}
+    assert {r["name"] for r in females} == {"case-0", "case-2"}
     oldest = c.get("/api/cases/", {"project": "p1", "ordering": "created_at"}).json()["results"]
     assert [r["id"] for r in oldest] == sorted(r["id"] for r in oldest)
     assert c.get("/api/cases/", {"ordering": "bogus"}).status_code == 400

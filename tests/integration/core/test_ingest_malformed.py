@@ -74,7 +74,7 @@ def _nonuniform(tmp: Path):
 
 
 def _unreadable(tmp: Path):
-    (tmp / "in").mkdir()
+    (tmp / "in").mkdir(parents=True)
     (tmp / "in" / "scan.nii.gz").write_bytes(b"\x1f\x8b\x08\x00garbage-not-really-gzip")
     return tmp / "in", "scan.nii.gz", "read"
 
@@ -90,7 +90,7 @@ def _truncated_pixels(tmp: Path):
 
 
 def _zip_escape(tmp: Path):
-    tmp.mkdir(exist_ok=True)
+    tmp.mkdir(parents=True, exist_ok=True)
     z = tmp / "evil.zip"
     with zipfile.ZipFile(z, "w") as zf:
         zf.writestr("../../escape.nii", b"0" * 10)
@@ -98,13 +98,13 @@ def _zip_escape(tmp: Path):
 
 
 def _not_a_zip(tmp: Path):
-    tmp.mkdir(exist_ok=True)
+    tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "fake.zip").write_bytes(b"this is not a zip archive")
     return tmp / "fake.zip", "fake.zip", "zip"
 
 
 def _absurd_dims(tmp: Path):
-    (tmp / "in").mkdir()
+    (tmp / "in").mkdir(parents=True)
     img = nib.Nifti1Image(np.zeros((4, 4, 4), np.int16), np.eye(4))
     img.header.set_data_shape((5000, 5000, 5000))
     nib.save(nib.Nifti1Image(np.zeros((2, 2, 2), np.int16), np.eye(4)), tmp / "in" / "huge.nii")
@@ -117,13 +117,13 @@ def _absurd_dims(tmp: Path):
 
 
 def _four_d(tmp: Path):
-    (tmp / "in").mkdir()
+    (tmp / "in").mkdir(parents=True)
     nib.save(nib.Nifti1Image(np.zeros((8, 8, 4, 3), np.int16), np.eye(4)), tmp / "in" / "fmri.nii.gz")
     return tmp / "in", "fmri.nii.gz", "4d"
 
 
 def _nan_affine(tmp: Path):
-    (tmp / "in").mkdir()
+    (tmp / "in").mkdir(parents=True)
     aff = np.eye(4)
     aff[0, 3] = np.nan
     img = nib.Nifti1Image(np.zeros((8, 8, 4), np.int16), aff)
@@ -132,12 +132,16 @@ def _nan_affine(tmp: Path):
 
 
 def _zero_spacing(tmp: Path):
-    (tmp / "in").mkdir()
-    aff = np.diag([0.8, 0.0, 2.0, 1.0])
-    img = nib.Nifti1Image(np.zeros((8, 8, 4), np.int16), aff)
-    img.header["pixdim"][2] = 0.0
-    nib.save(img, tmp / "in" / "flat.nii.gz")
-    return tmp / "in", "flat.nii.gz", "spacing"
+    (tmp / "in").mkdir(parents=True)
+    path = tmp / "in" / "flat.nii"
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 4), np.int16), np.diag([0.8, 0.8, 2.0, 1.0])), path)
+    raw = bytearray(path.read_bytes())
+    hdr = nib.Nifti1Header.from_fileobj(__import__("io").BytesIO(bytes(raw[:348])))
+    hdr["srow_y"] = [0, 0, 0, 0]  # the y axis has zero length
+    hdr["sform_code"], hdr["qform_code"] = 1, 0
+    raw[:348] = hdr.binaryblock
+    path.write_bytes(bytes(raw))
+    return tmp / "in", "flat.nii", "spacing"
 
 
 def _empty_folder(tmp: Path):
