@@ -20,6 +20,7 @@ from zarr.core.sync import sync
 
 from core.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from core.storage import ngff
+from core.storage.chunkread import ChunkReader
 from core.storage.integrity import check_region, guard_reads, sha256_array
 from core.storage.layout import LABEL_LAYOUT
 from core.storage.location import check_name
@@ -38,6 +39,7 @@ class LabelStore:
         self.name = name
         self._writable = writable
         self._arr: zarr.Array = group["0"]  # type: ignore[assignment]
+        self._reader = ChunkReader.for_array(self._arr, group.store, url)
 
     @property
     def attrs(self) -> dict[str, Any]:
@@ -55,7 +57,7 @@ class LabelStore:
         """uint8 voxels of ``region`` (Z, Y, X); chunk crc32c checked. Raises IntegrityError."""
         sel = check_region(region, self._arr.shape)
         with guard_reads(self.url, f"label {self.name}"):
-            return self._arr[sel]
+            return self._reader.read(sel) if self._reader is not None else self._arr[sel]
 
     def write_region(self, region: tuple[slice, slice, slice], data: np.ndarray) -> None:
         """Overwrite ``region`` with ``data`` (uint8, region's shape); only the chunks it overlaps

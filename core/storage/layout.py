@@ -22,7 +22,7 @@ class Layout:
     Args:
         chunks: chunk shape (Z, Y, X) in voxels; clipped to the array shape per level.
         shards: shard shape (Z, Y, X), a multiple of ``chunks``, or None for one object per chunk.
-        codec: "zstd" or "blosc-lz4" (blosc with byte shuffle).
+        codec: "zstd", "blosc-lz4" or "blosc-zstd" (blosc ones with byte shuffle).
         level: compression level (zstd 1..22, blosc 1..9).
     """
 
@@ -35,8 +35,8 @@ class Layout:
         """Bytes-to-bytes codecs: the compressor, then crc32c (checked first on decode)."""
         if self.codec == "zstd":
             comp = ZstdCodec(level=self.level)
-        elif self.codec == "blosc-lz4":
-            comp = BloscCodec(cname="lz4", clevel=self.level, shuffle=BloscShuffle.shuffle)
+        elif self.codec in ("blosc-lz4", "blosc-zstd"):
+            comp = BloscCodec(cname=self.codec[6:], clevel=self.level, shuffle=BloscShuffle.shuffle)
         else:
             raise ValueError(f"unknown codec {self.codec!r}")
         return (comp, Crc32cCodec())

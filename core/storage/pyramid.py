@@ -25,7 +25,7 @@ def plan_factors(
         shape: level-0 shape (Z, Y, X).
         spacing_zyx: level-0 spacing in mm.
         levels: exact number of levels wanted (capped by ``min_size``); None = as many as fit.
-        min_size: no level gets an in-plane dimension below this; z stops halving there too.
+        min_size: stop before an in-plane dimension drops below this; z just stops halving there.
     """
     factors = [(1, 1, 1)]
     cur_shape = list(shape)
@@ -33,12 +33,11 @@ def plan_factors(
     limit = levels if levels is not None else 64
     while len(factors) < limit:
         finest = min(cur_sp)
-        step = [
-            2 if (cur_sp[a] < 1.5 * finest and -(-cur_shape[a] // 2) >= min_size) else 1
-            for a in range(3)
-        ]
-        if step[1] == 1 and step[2] == 1:  # in-plane cannot shrink further: stop
-            break
+        want = [cur_sp[a] < 1.5 * finest for a in range(3)]
+        halved = [-(-n // 2) for n in cur_shape]
+        if not (want[1] or want[2]) or any(want[a] and halved[a] < min_size for a in (1, 2)):
+            break  # in-plane would drop below min_size (or cannot shrink): stop
+        step = [2 if want[0] and halved[0] >= min_size else 1, 2 if want[1] else 1, 2 if want[2] else 1]
         cur_shape = [-(-n // s) for n, s in zip(cur_shape, step)]
         cur_sp = [sp * s for sp, s in zip(cur_sp, step)]
         prev = factors[-1]

@@ -25,6 +25,7 @@ from zarr.core.sync import sync
 from core.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from core.geometry import Geometry
 from core.storage import ngff
+from core.storage.chunkread import ChunkReader
 from core.storage.integrity import check_region, guard_reads, sha256_array, slab_ranges
 from core.storage.labels import LabelStore, create_label_in, delete_label_in, open_label_in
 from core.storage.layout import IMAGE_LAYOUT, MIN_LEVEL_SIZE, Layout
@@ -62,6 +63,7 @@ class VolumeStore:
         self._concord = concord
         self._paths = ngff.level_paths(attrs["ome"])
         self._arrays: dict[int, zarr.Array] = {}
+        self._readers: dict[int, ChunkReader | None] = {}
 
     # metadata -----------------------------------------------------------------------------
     @property
@@ -101,7 +103,14 @@ class VolumeStore:
             with guard_reads(self.url, f"level {level}"):
                 arr = self._group[self._paths[level]]
             self._arrays[int(level)] = arr  # type: ignore[assignment]
+            self._readers[int(level)] = ChunkReader.for_array(arr, self._store, self.url)  # type: ignore[arg-type]
         return arr  # type: ignore[return-value]
+
+    def _get(self, level: int, sel: tuple[slice, slice, slice]) -> np.ndarray:
+        arr = self._array(level)
+        reader = self._readers[int(level)]
+        with guard_reads(self.url, f"level {level}"):
+            return reader.read(sel) if reader is not None else arr[sel]
 
     # reads --------------------------------------------------------------------------------
     def read(
@@ -120,8 +129,7 @@ class VolumeStore:
         whole = all(s.start == 0 and s.stop == n for s, n in zip(sel, arr.shape))
         if verify and (level != 0 or not whole):
             raise InvalidInput("verify=True needs a full read of level 0")
-        with guard_reads(self.url, f"level {level}"):
-            out = arr[sel]
+        out = self._get(level, sel)
         if verify:
             digest = hashlib.sha256(np.ascontiguousarray(out).tobytes()).hexdigest()
             if digest != self.checksum:
@@ -138,10 +146,10 @@ class VolumeStore:
         n = arr.shape[a]
         if not isinstance(index, (int, np.integer)) or not 0 <= index < n:
             raise InvalidInput(f"{axis} index {index!r} out of range 0..{n - 1}")
-        sel: list[int | slice] = [slice(None)] * 3
-        sel[a] = int(index)
-        with guard_reads(self.url, f"level {level}"):
-            return arr[tuple(sel)]
+        sel = [slice(0, m) for m in arr.shape]
+        sel[a] = slice(int(index), int(index) + 1)
+        plane = self._get(level, tuple(sel))  # type: ignore[arg-type]
+        return plane[0] if a == 0 else (plane[:, 0] if a == 1 else plane[:, :, 0])
 
     def verify(self) -> None:
         """Recompute level 0's sha256 and compare with the stored one (reads the whole level).
