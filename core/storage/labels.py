@@ -22,7 +22,7 @@ from core.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from core.storage import ngff
 from core.storage.chunkread import ChunkReader
 from core.storage.integrity import check_region, guard_reads, sha256_array
-from core.storage.layout import LABEL_LAYOUT
+from core.storage.layout import LABEL_LAYOUT, Layout
 from core.storage.location import check_name
 
 __all__ = ["LabelStore", "create_label_in", "open_label_in", "delete_label_in"]
@@ -153,6 +153,7 @@ def create_label_in(
     spacing_zyx: tuple[float, float, float],
     colors: dict[int, tuple[int, ...]] | None,
     source_version: str | None,
+    layout: Layout | None = None,
 ) -> LabelStore:
     """Create ``labels/<name>`` (called by ``VolumeStore.create_label``, which documents it)."""
     check_name(name)
@@ -172,9 +173,10 @@ def create_label_in(
     if name in labels or name in ngff.label_names(dict(labels.attrs).get("ome")):
         raise Conflict(f"label {name!r} already exists in {url}")
     group = labels.create_group(name)
-    chunks, shards = LABEL_LAYOUT.for_shape(shape)
+    layout = layout or LABEL_LAYOUT
+    chunks, shards = layout.for_shape(shape)
     arr = group.create_array(
-        "0", shape=shape, dtype=np.uint8, chunks=chunks, shards=shards, compressors=LABEL_LAYOUT.compressors(),
+        "0", shape=shape, dtype=np.uint8, chunks=chunks, shards=shards, compressors=layout.compressors(),
         fill_value=0, dimension_names=("z", "y", "x"),
     )
     if array is not None:

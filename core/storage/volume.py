@@ -188,8 +188,12 @@ class VolumeStore:
         *,
         colors: dict[int, tuple[int, ...]] | None = None,
         source_version: str | None = None,
+        layout: Layout | None = None,
     ) -> LabelStore:
         """New label image ``labels/<name>``, uint8 (Z, Y, X) of the volume's level-0 shape; None = zeros.
+
+        ``colors``: label value -> RGB(A) 0..255; ``source_version``: what it was derived from
+        (e.g. a prediction or version id); ``layout``: default ``LABEL_LAYOUT`` (one-slice edits).
 
         Raises:
             InvalidInput: bad name, shape, values; the volume was opened read-only.
@@ -198,7 +202,7 @@ class VolumeStore:
         self._need_writable()
         return create_label_in(
             self._group, self.url, name, array, shape=self.shape(0), spacing_zyx=self.geometry.spacing_zyx,
-            colors=colors, source_version=source_version,
+            colors=colors, source_version=source_version, layout=layout,
         )
 
     def open_label(self, name: str) -> LabelStore:
