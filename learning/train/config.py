@@ -77,6 +77,8 @@ class TrainConfig:
             raise ValueError(f"patch sizes {self.patch} must be positive multiples of {self.net.divisor}")
         if self.context_slices < 1 or self.context_slices % 2 == 0:
             raise ValueError(f"context_slices must be odd and >= 1, got {self.context_slices}")
+        if self.spatial_dims == 3 and self.context_slices != 1:
+            raise ValueError("context_slices applies to 2D mode only; keep it 1 for spatial_dims=3")
         want_in = self.context_slices if self.spatial_dims == 2 else 1
         if self.net.in_channels != want_in:
             raise ValueError(f"net.in_channels must be {want_in} for this mode, got {self.net.in_channels}")
