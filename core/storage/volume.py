@@ -11,8 +11,10 @@ Group layout (zarr v3, NGFF 0.5)::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
+import json
 from typing import Any
 
 import numpy as np
@@ -61,7 +63,10 @@ class VolumeStore:
         if not isinstance(concord, dict) or any(k not in concord for k in _REQUIRED):
             raise IntegrityError(f"incomplete volume at {url}: Concord metadata missing")
         self._concord = concord
-        self._paths = ngff.level_paths(attrs["ome"])
+        try:
+            self._paths = ngff.level_paths(attrs["ome"])
+        except (KeyError, IndexError, TypeError) as exc:
+            raise IntegrityError(f"incomplete volume at {url}: NGFF multiscales missing") from exc
         self._arrays: dict[int, zarr.Array] = {}
         self._readers: dict[int, ChunkReader | None] = {}
 
@@ -100,8 +105,10 @@ class VolumeStore:
             raise InvalidInput(f"level {level!r} out of range 0..{len(self._paths) - 1} for {self.url}")
         arr = self._arrays.get(int(level))
         if arr is None:
-            with guard_reads(self.url, f"level {level}"):
+            try:
                 arr = self._group[self._paths[level]]
+            except KeyError as exc:
+                raise IntegrityError(f"incomplete volume at {self.url}: level {level} array missing") from exc
             self._arrays[int(level)] = arr  # type: ignore[assignment]
             self._readers[int(level)] = ChunkReader.for_array(arr, self._store, self.url)  # type: ignore[arg-type]
         return arr  # type: ignore[return-value]
@@ -274,6 +281,10 @@ def create_volume(
     extra = dict(extra_attrs or {})
     if clash := set(extra) & {*_REQUIRED, "factors", "layout", "created", "origin"}:
         raise InvalidInput(f"extra_attrs may not set reserved keys {sorted(clash)}")
+    try:
+        json.dumps(extra)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"extra_attrs must be JSON-serialisable: {exc}") from exc
 
     store = open_store(url, read_only=False)
     try:
@@ -281,6 +292,20 @@ def create_volume(
     except (zarr.errors.ContainsGroupError, zarr.errors.ContainsArrayError, FileExistsError) as exc:
         raise Conflict(f"something already exists at {url}") from exc
 
+    try:
+        _write_pyramid(group, array, shape, dtype, geometry, levels, layout, extra)
+    except BaseException:
+        with contextlib.suppress(Exception):  # best effort; the caller may also delete_volume(url)
+            delete_url(url)
+        raise
+    return VolumeStore(url, store, group, writable=True)
+
+
+def _write_pyramid(
+    group: zarr.Group, array: Any, shape: tuple[int, ...], dtype: np.dtype, geometry: Geometry,
+    levels: int | None, layout: Layout, extra: dict,
+) -> None:
+    """Write all levels slab by slab, then the metadata (Concord attrs last)."""
     factors = plan_factors(shape, geometry.spacing_zyx, levels=levels, min_size=MIN_LEVEL_SIZE)  # type: ignore[arg-type]
     arrays = []
     for i, f in enumerate(factors):
@@ -327,7 +352,6 @@ def create_volume(
     }
     # One metadata write, Concord attrs included: until it lands the group reads as incomplete.
     group.attrs.update({"ome": ngff.image_attrs(ms), "concord": concord})
-    return VolumeStore(url, store, group, writable=True)
 
 
 def delete_volume(url: str) -> None:

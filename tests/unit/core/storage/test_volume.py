@@ -212,3 +212,43 @@ def test_ome_zarr_reader_sees_pyramid(local_url):
     assert [tuple(d.shape) for d in image.data] == [(33, 130, 70), (33, 65, 35)]
     assert [ax["name"] for ax in image.metadata["axes"]] == ["z", "y", "x"]
     np.testing.assert_array_equal(np.asarray(image.data[0]), a)
+
+
+def test_package_imports_no_django():
+    import subprocess
+    import sys
+
+    code = "import sys, core.storage; sys.exit('django' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[4]).returncode == 0
+
+
+class _FailingArray:
+    """Array-like whose third slab read fails, as a broken DICOM series would mid-ingest."""
+
+    def __init__(self, a: np.ndarray) -> None:
+        self._a, self.shape, self.dtype, self.calls = a, a.shape, a.dtype, 0
+
+    def __getitem__(self, sel):
+        self.calls += 1
+        if self.calls == 3:
+            raise OSError("read failed")
+        return self._a[sel]
+
+
+def test_failed_create_leaves_nothing(local_url, monkeypatch):
+    import core.storage.volume as volume_mod
+
+    monkeypatch.setattr(volume_mod, "_SLAB_VOXELS", 8 * 40 * 48)
+    with pytest.raises(OSError):
+        create_volume(local_url, _FailingArray(make_array()), make_geometry(), layout=SMALL_LAYOUT)
+    assert not Path(local_url).exists()
+
+
+def test_missing_level_array_is_integrity_error(local_url):
+    import shutil
+
+    create_volume(local_url, make_array((20, 80, 80)), Geometry((1.0, 1.0, 1.0)), layout=SMALL_LAYOUT)
+    shutil.rmtree(Path(local_url) / "1")
+    v = open_volume(local_url)
+    with pytest.raises(IntegrityError, match="level 1"):
+        v.read(1)
