@@ -45,25 +45,35 @@ def make_label(shape: tuple[int, int, int] = SHAPE, seed: int = SEED) -> np.ndar
     return out
 
 
-def stroke(plane: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The plane with a disc (radius 15 voxels) painted label 5 at a random place."""
+def stroke(plane: np.ndarray, rng: np.random.Generator, radius: int = 15) -> np.ndarray:
+    """The plane with a disc painted label 5 at a random place (centre of a 32x32 plane: its middle)."""
     p = plane.copy()
-    cy, cx = rng.integers(20, np.array(p.shape) - 20)
+    lo = np.minimum(radius + 1, np.array(p.shape) // 2)
+    cy, cx = rng.integers(lo, np.maximum(lo + 1, np.array(p.shape) - lo))
     yy, xx = np.ogrid[: p.shape[0], : p.shape[1]]
-    p[(yy - cy) ** 2 + (xx - cx) ** 2 < 225] = 5
+    p[(yy - cy) ** 2 + (xx - cx) ** 2 < radius**2] = 5
     return p
 
 
-def time_edits(label, ref: np.ndarray, axis: int, *, repeats: int, seed: int = 2) -> list[float]:
-    """Durations (s) of write_region for one edited plane along ``axis`` (0 axial, 1 coronal, 2 sagittal)."""
+def time_edits(label, ref: np.ndarray, axis: int, *, repeats: int, seed: int = 2, bbox: bool = False) -> list[float]:
+    """Durations (s) of write_region for one edited plane along ``axis`` (0 axial, 1 coronal, 2 sagittal).
+
+    ``bbox=True`` writes only the stroke's 32x32 bounding box within the plane (what a viewer that
+    tracks the brush would send) instead of the whole plane.
+    """
     rng = np.random.default_rng(seed)
     ts = []
     for k in range(repeats + 2):
         i = int(rng.integers(0, ref.shape[axis]))
         region = [slice(0, n) for n in ref.shape]
         region[axis] = slice(i, i + 1)
+        if bbox:
+            for a in range(3):
+                if a != axis:
+                    c = int(rng.integers(16, ref.shape[a] - 16))
+                    region[a] = slice(c - 16, c + 16)
         region = tuple(region)
-        new = np.expand_dims(stroke(np.take(ref, i, axis=axis), rng), axis)
+        new = np.expand_dims(stroke(np.take(ref[region], 0, axis=axis), rng, radius=12 if bbox else 15), axis)
         t0 = time.perf_counter()
         label.write_region(region, new)
         dt = time.perf_counter() - t0
@@ -109,6 +119,10 @@ def run(*, repeats: int = 20, do_sweep: bool = False) -> dict:
                 result["p50_ms"] = {a: 1e3 * s["p50"] for a, s in p50.items()}
                 result["p99_ms"] = {a: 1e3 * s["p99"] for a, s in p50.items()}
                 result["min_ms"] = {a: 1e3 * s["min"] for a, s in p50.items()}
+                result["stroke_bbox_p50_ms"] = {
+                    name: 1e3 * summarize(time_edits(label, ref, axis, repeats=repeats, seed=3, bbox=True))["p50"]
+                    for axis, name in enumerate(("axial", "coronal", "sagittal"))
+                }
                 final = ref
             vol.delete_label(f"draft{k}")
 
