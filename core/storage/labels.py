@@ -20,7 +20,7 @@ from zarr.core.sync import sync
 
 from core.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from core.storage import ngff
-from core.storage.chunkread import ChunkReader
+from core.storage.chunkio import ChunkReader
 from core.storage.integrity import check_region, guard_reads, sha256_array
 from core.storage.layout import LABEL_LAYOUT, Layout
 from core.storage.location import check_name
@@ -74,7 +74,10 @@ class LabelStore:
                 raise InvalidInput(f"label data must be uint8-compatible integers, got {data.dtype}")
             data = data.astype(np.uint8)
         with guard_reads(self.url, f"label {self.name}"):
-            self._arr[sel] = data
+            if self._reader is not None and self._reader.can_write:
+                self._reader.write(sel, np.ascontiguousarray(data))
+            else:
+                self._arr[sel] = data
 
     def checksum(self) -> str:
         """Hex sha256 of the label's bytes (C order, uint8), computed now."""

@@ -27,7 +27,7 @@ from zarr.core.sync import sync
 from core.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from core.geometry import Geometry
 from core.storage import ngff
-from core.storage.chunkread import ChunkReader
+from core.storage.chunkio import ChunkReader
 from core.storage.integrity import check_region, guard_reads, sha256_array, slab_ranges
 from core.storage.labels import LabelStore, create_label_in, delete_label_in, open_label_in
 from core.storage.layout import IMAGE_LAYOUT, MIN_LEVEL_SIZE, Layout

@@ -165,3 +165,21 @@ def test_ome_zarr_reader_sees_labels(tmp_path):
     label = next(n for n in nodes if n.load(Label))
     np.testing.assert_array_equal(np.asarray(label.data[0]), m)
     assert label.metadata["color"][1] == [1.0, 0.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("layout", [None, Layout((4, 16, 16)), Layout((4, 16, 16), None, "blosc-lz4", 5)])
+def test_written_chunks_read_back_by_zarr(tmp_path, layout):
+    import zarr
+
+    url = str(tmp_path / "v.zarr")
+    create_volume(url, make_array(SHAPE), make_geometry())
+    lab = open_volume(url, "r+").create_label("draft", layout=layout)  # no chunks stored yet
+    ref = np.zeros(SHAPE, np.uint8)
+    for region, value in [((slice(2, 3), slice(0, 40), slice(0, 48)), 3), ((slice(0, 12), slice(5, 6), slice(9, 30)), 4),
+                          ((slice(2, 3), slice(0, 40), slice(0, 48)), 0)]:
+        patch = np.full(tuple(s.stop - s.start for s in region), value, np.uint8)
+        lab.write_region(region, patch)
+        ref[region] = patch
+    np.testing.assert_array_equal(zarr.open_array(url + "/labels/draft/0", mode="r")[:], ref)
+    np.testing.assert_array_equal(lab.read(), ref)
+    assert not list((tmp_path / "v.zarr" / "labels" / "draft" / "0").rglob("*.tmp"))
