@@ -150,3 +150,15 @@ def test_bad_dataset_args(kwargs):
     args = dict(patch=(8, 8, 8)) | kwargs
     with pytest.raises(ValueError):
         PatchDataset([TrainItem(ArrayReader(image), ArrayReader(mask))], **args)
+
+
+def test_worker_processes_give_the_same_batches():
+    image, mask = make_blob_volume(seed=0)
+    ds = PatchDataset([TrainItem(ArrayReader(image), ArrayReader(mask))], patch=(8, 16, 16), samples_per_item=4)
+    serial = [b["image"] for _ in range(2) for b in make_loader(ds, batch_size=2, seed=0, num_workers=0)]
+    loader = make_loader(ds, batch_size=2, seed=0, num_workers=1)
+    parallel = [b["image"] for _ in range(2) for b in loader]
+    assert len(serial) == len(parallel) == 4
+    # two passes over one loader = two epochs; equal to two fresh serial loaders only in the first epoch
+    assert all(np.array_equal(a, b) for a, b in zip(serial[:2], parallel[:2]))
+    assert not np.array_equal(parallel[0], parallel[2]), "the second epoch draws new patches"
