@@ -58,11 +58,14 @@ class Layout:
 
 # Images: 64^3 chunks, blosc-lz4 (clevel 5, byte shuffle), no sharding. Sweep on a 512x512x600
 # int16 phantom, 2 busy CPU cores (core/storage/CHUNKS.md): slice p50 axial/coronal/sagittal
-# 20/28/18 ms vs 44/42/47 ms for zstd-1 and 16x256x256 at 8/197/329 ms; real CT stored at 46% of
+# 20/28/18 ms (final run: 13/17/17 ms) vs 44/42/47 ms for zstd-1 and 16x256x256 at 8/197/329 ms; real CT stored at 46% of
 # raw (zstd-1: 38%, but its decode alone misses 30 ms). Sharding added 10-50% read time and
 # disables the direct chunk reader, so it is off; 640 objects of ~0.3 MB per volume suit S3.
 IMAGE_LAYOUT = Layout(chunks=(64, 64, 64), shards=None, codec="blosc-lz4", level=5)
-# Labels (uint8, edited one slice at a time): see bench/label_save.py --sweep.
+# Labels: 1x512x512 chunks, zstd-1. bench/label_save.py --sweep (CHUNKS.md): a full axial plane
+# edit of a 512x512x600 label persists in 0.4 ms with the direct writer (zarr's path: 2.5 ms;
+# 8x256x256: 23 ms, 64^3: 149 ms; goal 15 ms) vs 358 ms for MONAI Label's whole-label .nii.gz
+# rewrite; a 32x32 stroke box on a coronal/sagittal plane costs ~14 ms.
 LABEL_LAYOUT = Layout(chunks=(1, 512, 512), shards=None, codec="zstd", level=1)
 
 # Pyramid stops before a level would have an in-plane dimension below this (voxels).
