@@ -78,3 +78,14 @@ class Draft(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["case", "rater"], name="one_draft_per_rater")]
+
+
+class CaseAgreement(models.Model):
+    """The latest agreement report of a case's submitted raters (see annotation.metrics.report)."""
+
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="agreement")
+    report = models.JSONField()
+    mean_dice = models.FloatField(null=True, blank=True)
+    versions = models.JSONField(default=list, help_text="label version ids the report was computed on")
+    flagged = models.BooleanField(default=False, help_text="agreement under the threshold: needs adjudication")
+    computed_at = models.DateTimeField(auto_now=True)

@@ -27,6 +27,8 @@ class Project(models.Model):
     label_schema = models.JSONField(default=list, blank=True)
     raters_per_case = models.PositiveSmallIntegerField(default=1)
     blinded = models.BooleanField(default=True)
+    # mean pairwise Dice under which a case goes to adjudication instead of automatic consensus
+    agreement_threshold = models.FloatField(default=0.7)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils.module_loading import import_string
 
 from core.models import Case, Membership, Project, Role
@@ -39,4 +39,5 @@ def cases_for(user) -> QuerySet[Case]:
     managed = Membership.objects.filter(user=user, role__in=MANAGING_ROLES).values("project")
     annotated = Membership.objects.filter(user=user, role=Role.ANNOTATOR).values("project")
     visible_to_annotator = import_string(settings.CONCORD_CASE_VISIBILITY)
-    return cases.filter(project__in=managed) | visible_to_annotator(user, cases.filter(project__in=annotated))
+    assigned = visible_to_annotator(user, Case.objects.filter(project__in=annotated)).values("pk")
+    return cases.filter(Q(project__in=managed) | Q(pk__in=assigned))

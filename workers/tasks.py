@@ -13,7 +13,8 @@ from celery import shared_task
 
 from core import jobs
 from core.errors import ConcordError, TransientError
-from core.models import Job, JobStatus, Project
+from annotation.services.consensus import settle_case
+from core.models import Case, Job, JobStatus, Project
 from core.services.ingest import ingest
 
 _TASK = dict(bind=True, acks_late=True, autoretry_for=(TransientError,), retry_backoff=True, max_retries=5)
@@ -52,3 +53,20 @@ def ingest_job(self, job_id: int) -> None:
         finished = Job.objects.filter(pk=job_id, status__in=[JobStatus.SUCCEEDED, JobStatus.FAILED]).exists()
         if args.get("cleanup") and finished:
             shutil.rmtree(path.parent, ignore_errors=True)
+
+
+@shared_task(name=jobs.AGREEMENT, **_TASK)
+def agreement_job(self, job_id: int) -> None:
+    """All raters have submitted: agreement report, then consensus or the adjudication flag."""
+    job = _claim(job_id)
+    if job is None:
+        return
+    reporter = jobs.JobReporter(job.pk)
+    reporter.start()
+    try:
+        case = Case.objects.select_related("project", "volume").get(pk=job.arguments["case_id"])
+        reporter.succeed(settle_case(case))
+    except ConcordError as exc:
+        if isinstance(exc, TransientError):
+            raise
+        reporter.fail(str(exc))

@@ -19,7 +19,7 @@ class ProjectSerializer(serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = ["id", "slug", "name", "description", "label_schema", "raters_per_case", "blinded",
-                  "created_at", "role", "case_count"]
+                  "agreement_threshold", "created_at", "role", "case_count"]
         read_only_fields = ["id", "created_at"]
 
     def get_role(self, obj: Project) -> str | None:
