@@ -180,6 +180,7 @@ def predict(
     out: ProbabilityWriter | None = None,
     progress: ProgressFn | None = None,
     keep: bool = True,
+    mc_dropout: bool = False,
 ) -> np.ndarray | None:
     """Pre-segment one volume with ``model``, slab by slab along Z.
 
@@ -193,6 +194,8 @@ def predict(
         progress: optional ``progress(fraction, {"z": done_slices})``.
         keep: also assemble and return the whole probability map (set False with ``out`` to keep
             memory bounded for very large volumes).
+        mc_dropout: keep dropout layers active (one Monte-Carlo sample per call; seed torch's global
+            generator, or call ``seed_everything``, before each sample for reproducibility).
 
     Returns:
         float32 probabilities: ``(Z, Y, X)`` foreground probability for models with 1 (sigmoid) or 2
@@ -211,6 +214,10 @@ def predict(
     use_amp = (device.type == "cuda") if config.amp is None else (bool(config.amp) and device.type == "cuda")
     was_training = model.training
     model.to(device).eval()
+    if mc_dropout:
+        for m in model.modules():
+            if isinstance(m, nn.modules.dropout._DropoutNd):
+                m.train()
 
     def net(x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):

@@ -123,3 +123,19 @@ def test_bad_infer_config(kwargs):
 def test_infer_config_round_trip():
     c = InferConfig(roi_size=(32, 32), context_slices=3, normalisation=NormConfig(mode="zscore", nonzero=True))
     assert InferConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+
+
+def test_mc_dropout_samples_differ_and_plain_predict_is_fixed():
+    net = build_segmenter(NetConfig(channels=(4, 8, 16), strides=(2, 2), dropout=0.3))
+    vol = np.random.default_rng(4).normal(size=(8, 16, 16)).astype(np.float32)
+    cfg = InferConfig(roi_size=(8, 16, 16), normalisation=NO_NORM)
+    a = predict(vol, net, config=cfg, device=CPU)
+    b = predict(vol, net, config=cfg, device=CPU)
+    np.testing.assert_array_equal(a, b)
+    torch.manual_seed(0)
+    s1 = predict(vol, net, config=cfg, device=CPU, mc_dropout=True)
+    s2 = predict(vol, net, config=cfg, device=CPU, mc_dropout=True)
+    torch.manual_seed(0)
+    s1_again = predict(vol, net, config=cfg, device=CPU, mc_dropout=True)
+    assert not np.allclose(s1, s2)
+    np.testing.assert_array_equal(s1, s1_again)
