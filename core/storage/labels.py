@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import zarr
+from zarr.errors import ContainsGroupError
 from zarr.abc.store import Store
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
@@ -139,7 +140,10 @@ def _labels_group(root: zarr.Group, *, create: bool) -> zarr.Group:
     except KeyError:
         if not create:
             raise NotFound("volume has no labels") from None
-        return root.create_group("labels", attributes={"ome": ngff.labels_attrs([])})
+        try:
+            return root.create_group("labels", attributes={"ome": ngff.labels_attrs([])})
+        except ContainsGroupError:  # a concurrent writer created it first
+            return root["labels"]  # type: ignore[return-value]
 
 
 def _set_label_list(labels: zarr.Group, names: list[str]) -> None:
@@ -189,7 +193,9 @@ def create_label_in(
         "concord": {"name": name, "source_version": source_version, "shape": list(shape), "dtype": "|u1",
                     "created": _now()},
     })
-    _set_label_list(labels, [*ngff.label_names(dict(labels.attrs).get("ome")), name])
+    # The NGFF list is advisory (for other viewers) and rebuilt from the groups that exist, so
+    # concurrent writers converge; Concord itself lists the groups (VolumeStore.label_names).
+    _set_label_list(labels, sorted({*labels.group_keys(), name}))
     return LabelStore(group, url, name, writable=True)
 
 
