@@ -1,0 +1,20 @@
+import type { Tool } from "@/features/annotate/viewer/types";
+
+export interface Shortcut {
+  keys: string;
+  label: string;
+}
+
+export const TOOL_KEYS: Record<Tool, string> = { navigate: "V", brush: "D", eraser: "E", fill: "F", smart: "G" };
+
+export const SHORTCUTS: Shortcut[] = [
+  { keys: "V / D / E / F / G", label: "Navigate / brush / eraser / fill outline / smart grow" },
+  { keys: "1 – 9", label: "Choose structure" },
+  { keys: "[ / ]", label: "Smaller / larger brush" },
+  { keys: "L / S / B / A", label: "Window: lung / soft tissue / bone / auto" },
+  { keys: "↑ / ↓", label: "Next / previous axial slice" },
+  { keys: "Ctrl+Z / Ctrl+Shift+Z", label: "Undo / redo" },
+  { keys: "Ctrl+S", label: "Save now" },
+  { keys: "Ctrl+Enter", label: "Submit and open the next case" },
+  { keys: "?", label: "Show / hide shortcuts" },
+];

@@ -1,0 +1,230 @@
+/**
+ * The only module that knows NiiVue. Three orthogonal views plus a 3D render, a label layer the
+ * user paints on, and edits reported as voxel diffs in native (Z, Y, X) order.
+ *
+ * NiiVue keeps its drawing bitmap in RAS voxel order; the label store keeps Zarr order. The
+ * per-axis lookup tables below (from NiiVue's img2RASstart/step) translate between the two.
+ */
+import { MULTIPLANAR_TYPE, Niivue, NVImage, SHOW_RENDER, SLICE_TYPE } from "@niivue/niivue";
+import { buildNifti } from "@/features/annotate/viewer/nifti";
+import type { Edit, Structure, Tool, VolumeData } from "@/features/annotate/viewer/types";
+
+export type { Edit, Structure, Tool, VolumeData } from "@/features/annotate/viewer/types";
+
+interface RasMap {
+  dims: [number, number, number];
+  xl: Int32Array;
+  yl: Int32Array;
+  zl: Int32Array;
+}
+
+function hexToRgb(hex: string): [number, number, number] {
+  const m = hex.replace("#", "");
+  const full = m.length === 3 ? m.split("").map((c) => c + c).join("") : m;
+  const n = parseInt(full, 16);
+  return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+}
+
+export class Viewer {
+  readonly nv: Niivue;
+  private volume: NVImage | null = null;
+  private map: RasMap | null = null;
+  private shadow: Uint8Array | null = null; // last known drawBitmap (RAS)
+  private editListeners: ((e: Edit) => void)[] = [];
+  private tool: Tool = "navigate";
+  private pen = 1;
+  resolution: "none" | "coarse" | "full" = "none";
+
+  constructor(private canvas: HTMLCanvasElement) {
+    this.nv = new Niivue({
+      backColor: [0.07, 0.08, 0.1, 1],
+      show3Dcrosshair: true,
+      multiplanarShowRender: SHOW_RENDER.ALWAYS,
+      multiplanarLayout: MULTIPLANAR_TYPE.GRID,
+      isRadiologicalConvention: true,
+      dragAndDropEnabled: false,
+      isColorbar: false,
+      drawingEnabled: false,
+      penSize: 3,
+    });
+    this.nv.onDrawingChanged = (action: string) => {
+      if (action === "draw") this.collectEdit();
+    };
+  }
+
+  async attach(): Promise<void> {
+    await this.nv.attachToCanvas(this.canvas);
+    this.nv.setSliceType(SLICE_TYPE.MULTIPLANAR);
+  }
+
+  /** Show a volume; a "full" volume replaces a coarse one in the same world space. */
+  async loadVolume(v: VolumeData, window?: { center: number; width: number }): Promise<void> {
+    const buffer = buildNifti(v);
+    const img = await NVImage.loadFromUrl({ url: buffer as unknown as string, name: `${v.resolution}.nii` });
+    if (window) {
+      img.cal_min = window.center - window.width / 2;
+      img.cal_max = window.center + window.width / 2;
+    }
+    const old = this.volume;
+    const keepCrosshair = old ? [...this.nv.scene.crosshairPos] : null;
+    this.nv.addVolume(img);
+    if (old) this.nv.removeVolume(old);
+    this.volume = img;
+    this.resolution = v.resolution;
+    if (keepCrosshair) this.nv.scene.crosshairPos = keepCrosshair as unknown as typeof this.nv.scene.crosshairPos;
+    this.map = null;
+    this.shadow = null;
+    this.nv.updateGLVolume();
+  }
+
+  private rasMap(): RasMap {
+    if (this.map) return this.map;
+    const img = this.volume;
+    if (!img?.dimsRAS || !img.img2RASstart || !img.img2RASstep) throw new Error("volume not loaded");
+    const dims: [number, number, number] = [img.dimsRAS[1], img.dimsRAS[2], img.dimsRAS[3]];
+    const lut = (axis: number) => {
+      const a = new Int32Array(dims[axis]);
+      for (let i = 0; i < a.length; i++) a[i] = img.img2RASstart![axis] + i * img.img2RASstep![axis];
+      return a;
+    };
+    this.map = { dims, xl: lut(0), yl: lut(1), zl: lut(2) };
+    return this.map;
+  }
+
+  /** Put a label volume (native Zarr order, uint8) on the drawing layer with the schema's colours. */
+  setLabelLayer(label: Uint8Array, structures: Structure[]): void {
+    const maxV = Math.max(1, ...structures.map((s) => s.value));
+    const R = [0], G = [0], B = [0], A = [0], I = [0], labels = ["background"];
+    for (let v = 1; v <= maxV; v++) {
+      const s = structures.find((x) => x.value === v);
+      const [r, g, b] = s ? hexToRgb(s.color) : [255, 255, 0];
+      R.push(r); G.push(g); B.push(b); A.push(255); I.push(v); labels.push(s?.name ?? String(v));
+    }
+    this.nv.setDrawColormap({ R, G, B, A, I, labels } as unknown as string);
+    if (!this.nv.drawBitmap) this.nv.createEmptyDrawing();
+    const { dims, xl, yl, zl } = this.rasMap();
+    const bmp = this.nv.drawBitmap!;
+    let r = 0;
+    for (let z = 0; z < dims[2]; z++)
+      for (let y = 0; y < dims[1]; y++) {
+        const base = zl[z] + yl[y];
+        for (let x = 0; x < dims[0]; x++) bmp[r++] = label[base + xl[x]];
+      }
+    this.shadow = bmp.slice();
+    this.nv.setDrawOpacity(0.55);
+    this.nv.refreshDrawing(true);
+  }
+
+  /** Subscribe to committed edits (one per stroke, fill or smart click). */
+  onEdit(cb: (e: Edit) => void): () => void {
+    this.editListeners.push(cb);
+    return () => (this.editListeners = this.editListeners.filter((f) => f !== cb));
+  }
+
+  /** Write values at RAS indices (undo/redo), without reporting an edit. */
+  applyValues(ras: Uint32Array, values: Uint8Array): void {
+    const bmp = this.nv.drawBitmap;
+    if (!bmp || !this.shadow) return;
+    for (let i = 0; i < ras.length; i++) {
+      bmp[ras[i]] = values[i];
+      this.shadow[ras[i]] = values[i];
+    }
+    this.nv.refreshDrawing(true);
+  }
+
+  private collectEdit(): void {
+    const bmp = this.nv.drawBitmap;
+    if (!bmp) return;
+    if (!this.shadow || this.shadow.length !== bmp.length) {
+      this.shadow = new Uint8Array(bmp.length);
+    }
+    const { dims, xl, yl, zl } = this.rasMap();
+    const changed: number[] = [];
+    const n = bmp.length;
+    const words = n >> 2;
+    const a32 = new Uint32Array(bmp.buffer, bmp.byteOffset, bmp.byteOffset % 4 === 0 ? words : 0);
+    const b32 = new Uint32Array(this.shadow.buffer, 0, a32.length);
+    for (let w = 0; w < a32.length; w++) {
+      if (a32[w] !== b32[w]) for (let k = w * 4; k < w * 4 + 4; k++) if (bmp[k] !== this.shadow[k]) changed.push(k);
+    }
+    for (let k = a32.length * 4; k < n; k++) if (bmp[k] !== this.shadow[k]) changed.push(k);
+    if (!changed.length) return;
+    const ras = Uint32Array.from(changed);
+    const native = new Uint32Array(ras.length);
+    const before = new Uint8Array(ras.length);
+    const after = new Uint8Array(ras.length);
+    const dxy = dims[0] * dims[1];
+    for (let i = 0; i < ras.length; i++) {
+      const r = ras[i];
+      const z = (r / dxy) | 0;
+      const rem = r - z * dxy;
+      const y = (rem / dims[0]) | 0;
+      const x = rem - y * dims[0];
+      native[i] = xl[x] + yl[y] + zl[z];
+      before[i] = this.shadow[r];
+      after[i] = bmp[r];
+      this.shadow[r] = bmp[r];
+    }
+    const edit = { ras, native, before, after };
+    for (const f of this.editListeners) f(edit);
+  }
+
+  setTool(tool: Tool, penValue = this.pen): void {
+    this.tool = tool;
+    this.pen = penValue;
+    const drawing = tool !== "navigate" && this.resolution === "full";
+    this.nv.setDrawingEnabled(drawing);
+    this.nv.opts.clickToSegment = tool === "smart";
+    if (tool === "smart") {
+      this.nv.opts.clickToSegmentAutoIntensity = true;
+      this.nv.opts.clickToSegmentIs2D = true;
+      this.nv.opts.clickToSegmentMaxDistanceMM = 15;
+    }
+    if (drawing) this.nv.setPenValue(tool === "eraser" ? 0 : penValue, tool === "fill");
+  }
+
+  currentTool(): Tool {
+    return this.tool;
+  }
+
+  setPenSize(px: number): void {
+    this.nv.opts.penSize = Math.max(1, Math.round(px));
+  }
+
+  setWindow(center: number, width: number): void {
+    if (!this.volume) return;
+    this.volume.cal_min = center - width / 2;
+    this.volume.cal_max = center + width / 2;
+    this.nv.updateGLVolume();
+  }
+
+  /** Robust intensity range NiiVue computed (for an "auto" window). */
+  autoWindow(): { center: number; width: number } | null {
+    const v = this.volume;
+    if (!v) return null;
+    const lo = v.robust_min ?? v.global_min ?? 0;
+    const hi = v.robust_max ?? v.global_max ?? 1;
+    return { center: (lo + hi) / 2, width: Math.max(1, hi - lo) };
+  }
+
+  /** Move all three slices by delta voxels along the view the crosshair is in. */
+  moveSlice(axis: 0 | 1 | 2, delta: number): void {
+    const dims = this.volume?.dimsRAS;
+    if (!dims) return;
+    const pos = this.nv.scene.crosshairPos;
+    pos[axis] = Math.min(1, Math.max(0, pos[axis] + delta / dims[axis + 1]));
+    this.nv.scene.crosshairPos = pos;
+    this.nv.drawScene();
+    this.nv.createOnLocationChange?.();
+  }
+
+  destroy(): void {
+    this.editListeners = [];
+    try {
+      const gl = this.nv.gl as WebGL2RenderingContext | null;
+      gl?.getExtension("WEBGL_lose_context")?.loseContext();
+    } catch {
+      /* context already gone */
+    }
+  }
+}

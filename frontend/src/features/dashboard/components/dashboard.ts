@@ -1,0 +1,129 @@
+/** The manager dashboard: progress, throughput, agreement, STAPLE per rater, low-agreement cases, models, audits, jobs. */
+import { ApiError } from "@/lib/api-client";
+import { h, clear } from "@/lib/dom";
+import { barChart, histogram, lineChart } from "@/components/charts";
+import { emptyState, errorBanner, toast } from "@/components/error-banner";
+import { progressBar } from "@/components/progress-bar";
+import { adjudicate } from "@/features/dashboard/api/adjudicate";
+import { getAgreement } from "@/features/dashboard/api/get-agreement";
+import { getJobs } from "@/features/dashboard/api/get-jobs";
+import { getStats, type ProjectStats } from "@/features/dashboard/api/get-stats";
+import { startTraining } from "@/features/dashboard/api/train";
+import { raterOverlays } from "@/features/dashboard/components/rater-overlays";
+import type { Job, Project } from "@/types/domain";
+
+function panel(title: string, ...body: (Node | null)[]): HTMLElement {
+  return h("section", { class: "panel card", "aria-label": title }, h("h2", {}, title), ...body);
+}
+
+function genericTable(rows: Record<string, unknown>[], caption: string): HTMLElement {
+  const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))].slice(0, 7);
+  const fmt = (v: unknown) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : v === null || v === undefined ? "—" : typeof v === "object" ? JSON.stringify(v) : String(v));
+  return h("table", { class: "table" }, h("caption", {}, caption),
+    h("thead", {}, h("tr", {}, ...cols.map((c) => h("th", {}, c.replace(/_/g, " "))))),
+    h("tbody", {}, ...rows.map((r) => h("tr", {}, ...cols.map((c) => h("td", {}, fmt(r[c])))))));
+}
+
+function num(r: Record<string, unknown>, ...keys: string[]): number | undefined {
+  for (const k of keys) if (typeof r[k] === "number") return r[k] as number;
+  return undefined;
+}
+
+function jobsPanel(jobs: Job[]): HTMLElement {
+  const running = jobs.filter((j) => !["succeeded", "failed", "cancelled", "done"].includes(String(j.status)));
+  if (!running.length) return emptyState("No jobs running.");
+  return h("ul", { class: "jobs" }, ...running.map((j) =>
+    h("li", {}, h("div", {}, `${j.kind} #${j.id} · ${j.status}${j.message ? " · " + j.message : ""}`), progressBar(Number(j.progress ?? 0), String(j.kind)))));
+}
+
+export function dashboard(project: Project): { el: HTMLElement; destroy(): void } {
+  const body = h("div", { class: "dash-grid" }, h("p", { class: "muted" }, "Loading statistics…"));
+  const jobsBox = h("div", {});
+  const el = h("div", { class: "dashboard" },
+    h("div", { class: "dash-head" }, h("h1", {}, `${project.name}: dashboard`),
+      h("button", { type: "button", class: "primary", id: "retrain", onclick: () => void retrain() }, "Retrain now")),
+    body);
+  let timer: number | null = null;
+
+  async function retrain(): Promise<void> {
+    try {
+      const job = await startTraining(project.slug);
+      toast(`Training job ${job.id ?? ""} started.`);
+      void refreshJobs();
+    } catch (e) {
+      toast(`Could not start training: ${(e as Error).message}`, "error");
+    }
+  }
+
+  async function refreshJobs(): Promise<void> {
+    try {
+      const jobs = (await getJobs()).filter((j) => !j.project || j.project === project.slug);
+      jobsBox.replaceChildren(jobsPanel(jobs));
+    } catch (e) {
+      jobsBox.replaceChildren(errorBanner(`Jobs: ${(e as Error).message}`));
+    }
+  }
+
+  function lowAgreementRow(c: { case_id: number; mean_dice: number; name?: string }): HTMLElement {
+    const detail = h("div", { class: "low-detail" });
+    const open = h("button", { type: "button", "aria-expanded": "false", onclick: async () => {
+      if (open.getAttribute("aria-expanded") === "true") { open.setAttribute("aria-expanded", "false"); clear(detail); return; }
+      open.setAttribute("aria-expanded", "true");
+      detail.replaceChildren(h("p", { class: "muted" }, "Loading raters' labels…"));
+      const [overlays, agreement] = await Promise.all([
+        raterOverlays(c.case_id),
+        getAgreement(c.case_id).then((a) => genericTable(Object.entries(a.structures).map(([k, v]) => ({ structure: k, mean_dice: v.mean_dice, hd95: v.hd95, fleiss_kappa: v.fleiss_kappa })), `Raters: ${a.raters.join(", ")}`),
+          (e) => errorBanner(`Agreement: ${(e as Error).message}`)),
+      ]);
+      const method = h("select", { "aria-label": "Adjudication method" }, h("option", { value: "staple" }, "STAPLE"), h("option", { value: "majority" }, "Majority vote"));
+      const adj = h("button", { type: "button", class: "primary", onclick: async () => {
+        adj.disabled = true;
+        try { await adjudicate(c.case_id, method.value as "staple" | "majority"); toast(`Case ${c.case_id} adjudicated (${method.value}).`); }
+        catch (e) { toast(`Adjudication failed: ${(e as Error).message}`, "error"); }
+        finally { adj.disabled = false; }
+      } }, "Adjudicate");
+      detail.replaceChildren(overlays, agreement, h("div", { class: "actions" }, method, adj));
+    } }, "Show raters");
+    return h("li", {}, h("div", { class: "row" }, h("span", {}, `${c.name ?? "Case " + c.case_id} · mean Dice ${c.mean_dice.toFixed(3)}`), open), detail);
+  }
+
+  function renderStats(s: ProjectStats): void {
+    const p = s.progress;
+    const dist = (s.agreement_distribution ?? []).map((d) => (typeof d === "number" ? d : d.mean_dice ?? d.value ?? 0));
+    const curve = (s.learning_curve ?? []).map((r, i) => [num(r, "n_labels", "labels", "step", "x") ?? i, num(r, "dice", "val_dice", "metric", "y") ?? 0] as [number, number]);
+    const audits = s.audits ?? [];
+    const auditBars = audits.map((a) => ({ label: String(a.group ?? a.attribute ?? a.name ?? "?"), value: num(a, "dice", "metric", "value", "gap") ?? 0 }));
+    body.replaceChildren(
+      panel("Progress",
+        p ? h("div", {}, progressBar(p.total ? p.labelled / p.total : 0, "Labelled"),
+          h("p", {}, `${p.labelled} of ${p.total} cases labelled, ${p.in_progress} in progress`)) : emptyState("No progress figures yet.")),
+      panel("Throughput per rater",
+        s.throughput?.length ? barChart(s.throughput.map((t) => ({ label: t.rater, value: t.cases_per_hour })), { title: "Cases per hour per rater", format: (v) => `${v.toFixed(1)}/h` }) : emptyState("No submissions yet.")),
+      panel("Agreement distribution (mean Dice per case)",
+        dist.length ? histogram(dist, "Histogram of per-case mean Dice") : emptyState("No case has two submitted labels yet.")),
+      panel("Per-rater STAPLE sensitivity / specificity",
+        s.per_rater?.length ? genericTable(s.per_rater as unknown as Record<string, unknown>[], "Estimated by STAPLE against the consensus") : emptyState("STAPLE has not run yet.")),
+      panel("Low-agreement cases",
+        s.low_agreement?.length ? h("ul", { class: "low-list" }, ...s.low_agreement.map(lowAgreementRow)) : emptyState("No case is below the agreement threshold.")),
+      panel("Learning curve and model versions",
+        curve.length ? lineChart([{ name: "validation Dice", points: curve }], "Learning curve") : emptyState("No model has been trained yet."),
+        s.models?.length ? genericTable(s.models, "Model versions") : null),
+      panel("Bias audit",
+        auditBars.length ? barChart(auditBars, { title: "Model quality per subgroup", max: 1 }) : emptyState("No bias audit has run yet.")),
+      panel("Running jobs", jobsBox),
+    );
+  }
+
+  async function load(): Promise<void> {
+    try {
+      renderStats(await getStats(project.slug));
+    } catch (e) {
+      const msg = e instanceof ApiError && e.status === 404 ? "Statistics are not available from the server yet." : `Could not load statistics: ${(e as Error).message}`;
+      body.replaceChildren(errorBanner(msg, () => void load()), panel("Running jobs", jobsBox));
+    }
+    await refreshJobs();
+  }
+  void load();
+  timer = window.setInterval(() => void refreshJobs(), 3000);
+  return { el, destroy: () => { if (timer) clearInterval(timer); } };
+}
