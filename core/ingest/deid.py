@@ -253,16 +253,17 @@ def _clean(ds: Dataset, *, key: bytes, uid_map: UidMap, patient_pseudonym: str) 
             elem.value = _replace_uid(elem.value, uid_map)
 
 
-def deidentify(ds: Dataset, *, key: bytes, uid_map: UidMap) -> Dataset:
-    """Return a de-identified copy of ``ds`` (the input is not modified).
+def deidentify(ds: Dataset, *, key: bytes, uid_map: UidMap, in_place: bool = False) -> Dataset:
+    """Return a de-identified copy of ``ds`` (the input is not modified unless ``in_place``,
+    which spares a deep copy when the caller discards the original anyway).
 
     Applies :data:`ACTIONS` at every nesting level, removes private tags, curves and overlays,
     names/dates/times not in the table, replaces non-registered UIDs via ``uid_map``; sets
     PatientName and PatientID to the patient pseudonym (empty when there is no PatientID),
     PatientIdentityRemoved = YES and DeidentificationMethod. PixelData, if present, is kept.
     """
-    out = copy.deepcopy(ds)
     pid = str(ds.get("PatientID", "") or "").strip()
+    out = ds if in_place else copy.deepcopy(ds)
     pseudo = pseudonym(pid, key=key, prefix="P-") if pid else ""
     _clean(out, key=key, uid_map=uid_map, patient_pseudonym=pseudo)
     meta = getattr(out, "file_meta", None)

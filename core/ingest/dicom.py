@@ -10,6 +10,8 @@ objects (functional groups) are read into the same per-frame records and checked
 from __future__ import annotations
 
 from dataclasses import dataclass
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -276,6 +278,14 @@ def _rescale(frames: list[_Frame]) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def _read_one(path: Path, index: int) -> tuple[Dataset, list[_Frame]]:
+    try:
+        ds = pydicom.dcmread(path, force=True)
+    except Exception as err:
+        raise InvalidInput(f"{path.name}: unreadable or corrupt DICOM file ({err})") from err
+    return ds, _frames_of(ds, path.name, index)
+
+
 def load_dicom_series(
     files: tuple[Path, ...] | list[Path],
     *,
@@ -306,15 +316,15 @@ def load_dicom_series(
     datasets: list[Dataset] = []
     frames: list[_Frame] = []
     series_uids: set[str] = set()
-    for i, path in enumerate(sorted(Path(p) for p in files)):
-        try:
-            ds = pydicom.dcmread(path, force=True)
-        except Exception as err:
-            raise InvalidInput(f"{path.name}: unreadable or corrupt DICOM file ({err})") from err
+    paths = sorted(Path(p) for p in files)
+    # Decoding (JPEG 2000 and friends) releases the GIL: read the files on a few threads.
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) + 2)) as pool:
+        read = list(pool.map(_read_one, paths, range(len(paths))))
+    for path, (ds, file_frames) in zip(paths, read):
         series_uids.add(str(ds.get("SeriesInstanceUID", "") or ""))
         if len(series_uids) > 1:
             raise InvalidInput(f"{path.name}: belongs to another series than the rest of {source_name}")
-        frames.extend(_frames_of(ds, path.name, i))
+        frames.extend(file_frames)
         datasets.append(ds)
     multi = any("PerFrameFunctionalGroupsSequence" in ds for ds in datasets)
     if multi and len(datasets) > 1:
@@ -352,7 +362,7 @@ def load_dicom_series(
             hdr.SOPInstanceUID = "2.25.1." + surrogate + "." + str(n)
         if not str(hdr.get("StudyInstanceUID", "") or ""):
             hdr.StudyInstanceUID = "2.25.2." + surrogate
-        headers.append(deidentify(hdr, key=key, uid_map=uid_map))
+        headers.append(deidentify(hdr, key=key, uid_map=uid_map, in_place=True))
     return ImageData(
         array=array,
         geometry=geometry,
