@@ -7,7 +7,7 @@ import { login } from "@/features/auth/api/login";
 export function loginForm(onDone: () => void): HTMLElement {
   const user = h("input", { id: "username", name: "username", autocomplete: "username", required: true, autofocus: true });
   const pass = h("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true });
-  const msg = h("div", { role: "alert" });
+  const msg = h("div", { class: "form-msg" });
   const button = h("button", { type: "submit", class: "primary" }, "Log in");
   const form = h(
     "form",

@@ -1,0 +1,322 @@
+#!/usr/bin/env node
+// Concord end-to-end tests: real Chromium (playwright-core) against a real Django server.
+// Usage: node tests/e2e/run.mjs   (or: cd frontend && npm run test:e2e)
+// Env: E2E_BASE_URL (use a running server instead of starting one), E2E_STRICT=1 (a missing
+// annotation API fails instead of skipping), E2E_ONLY=substring (run matching flows).
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { startServer } from "./server.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(process.env.E2E_REPO_ROOT ?? join(here, "..", ".."));
+const frontend = join(here, "..", "..", "frontend");
+const require = createRequire(join(frontend, "package.json"));
+const { chromium } = require("playwright-core");
+const artifacts = join(root, "artifacts", "e2e");
+const PASSWORD = process.env.E2E_PASSWORD ?? "concord-demo";
+const log = (...a) => console.error("[e2e]", ...a);
+
+class Skip extends Error {}
+
+// ---------------------------------------------------------------- API helpers (node side)
+function makeApi(baseUrl) {
+  const tokens = {};
+  async function call(user, path, { method = "GET", json, raw = false } = {}) {
+    if (!tokens[user]) {
+      const r = await fetch(`${baseUrl}/api/auth/token/`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username: user, password: PASSWORD }) });
+      if (!r.ok) throw new Error(`token for ${user}: HTTP ${r.status}`);
+      tokens[user] = (await r.json()).token;
+    }
+    const headers = { Authorization: `Token ${tokens[user]}` };
+    if (json !== undefined) headers["Content-Type"] = "application/json";
+    const r = await fetch(baseUrl + path, { method, headers, body: json === undefined ? undefined : JSON.stringify(json) });
+    const body = raw ? new Uint8Array(await r.arrayBuffer()) : await r.text().then((t) => { try { return JSON.parse(t); } catch { return t; } });
+    return { status: r.status, body, headers: r.headers };
+  }
+  return call;
+}
+
+// ---------------------------------------------------------------- browser helpers
+async function newPage(browser, name) {
+  const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  const page = await ctx.newPage();
+  page.errors = [];
+  page.on("pageerror", (e) => page.errors.push(e.message));
+  page.on("console", (m) => { if (m.type() === "error" && !/favicon|Failed to load resource/.test(m.text())) page.errors.push(m.text()); });
+  page.shot = async (label) => {
+    const path = join(artifacts, `${name}-${label}.png`);
+    await page.screenshot({ path });
+    return path;
+  };
+  return page;
+}
+
+async function login(page, baseUrl, user) {
+  await page.goto(`${baseUrl}/#/login`);
+  await page.fill("#username", user);
+  await page.fill("#password", PASSWORD);
+  await page.click("form.login button[type=submit]");
+  await page.waitForSelector(".project-list, .empty", { timeout: 15_000 });
+}
+
+async function waitWorkspace(page, states = ["ready"], timeout = 60_000) {
+  await page.waitForFunction((s) => window.__concord && (s.includes(window.__concord.state) || window.__concord.state === "error"), states, { timeout });
+  const state = await page.evaluate(() => window.__concord.state);
+  if (state === "error") {
+    const msg = await page.locator(".errors").innerText().catch(() => "");
+    throw new Error(`workspace failed to open: ${msg}`);
+  }
+}
+
+/** Fraction of canvas pixels that differ from the background, and luminance spread, from a screenshot. */
+async function canvasStats(page, selector = "#viewer-canvas") {
+  const png = await page.locator(selector).screenshot();
+  return page.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = `data:image/png;base64,${b64}`;
+    await img.decode();
+    const c = document.createElement("canvas");
+    c.width = img.width; c.height = img.height;
+    const ctx = c.getContext("2d");
+    ctx.drawImage(img, 0, 0);
+    const d = ctx.getImageData(0, 0, c.width, c.height).data;
+    const bg = [d[0], d[1], d[2]];
+    let differ = 0, sum = 0, sum2 = 0;
+    const n = d.length / 4;
+    for (let i = 0; i < d.length; i += 4) {
+      const l = 0.3 * d[i] + 0.59 * d[i + 1] + 0.11 * d[i + 2];
+      sum += l; sum2 += l * l;
+      if (Math.abs(d[i] - bg[0]) + Math.abs(d[i + 1] - bg[1]) + Math.abs(d[i + 2] - bg[2]) > 30) differ++;
+    }
+    const mean = sum / n;
+    return { nonBackground: differ / n, std: Math.sqrt(Math.max(0, sum2 / n - mean * mean)) };
+  }, png.toString("base64"));
+}
+
+/** The on-screen rectangle (CSS px) of one NiiVue tile: 0 axial, 1 coronal, 2 sagittal. */
+async function tileRect(page, axCorSag) {
+  return page.evaluate((want) => {
+    const nv = window.__concord.viewer.nv;
+    const canvas = document.getElementById("viewer-canvas");
+    const r = canvas.getBoundingClientRect();
+    const scale = r.width / canvas.width;
+    const t = nv.screenSlices.find((s) => s.axCorSag === want);
+    const [l, tp, w, h] = t.leftTopWidthHeight;
+    return { x: r.left + l * scale, y: r.top + tp * scale, w: w * scale, h: h * scale };
+  }, axCorSag);
+}
+
+async function paintStroke(page) {
+  const t = await tileRect(page, 0);
+  const y = t.y + t.h * 0.5;
+  await page.mouse.move(t.x + t.w * 0.35, y);
+  await page.mouse.down();
+  for (let i = 1; i <= 12; i++) await page.mouse.move(t.x + t.w * (0.35 + (0.3 * i) / 12), y + (i % 2));
+  await page.mouse.up();
+}
+
+function expect(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+// ---------------------------------------------------------------- flows
+const flows = [];
+const flow = (name, fn) => flows.push({ name, fn });
+const shared = {};
+
+async function annotationApi(ctx) {
+  if (shared.annotationApi === undefined) {
+    const r = await ctx.api("annotator1", "/api/cases/0/draft/");
+    // a missing route answers Django's HTML 404; a missing case answers the API's JSON 404
+    shared.annotationApi = !(r.status === 404 && typeof r.body === "string");
+  }
+  if (!shared.annotationApi) {
+    if (process.env.E2E_STRICT) throw new Error("the annotation API (/api/cases/{id}/draft/) is not routed");
+    throw new Skip("the annotation API (/api/cases/{id}/draft/ ...) is not on this server yet");
+  }
+}
+
+flow("login shows the user's projects", async ({ browser, baseUrl }) => {
+  const page = await newPage(browser, "login");
+  await page.goto(`${baseUrl}/`);
+  await page.fill("#username", "annotator1");
+  await page.fill("#password", "wrong-password");
+  await page.click("form.login button[type=submit]");
+  await page.waitForSelector(".login .error");
+  expect(/wrong username or password/i.test(await page.locator(".login .error").innerText()), "a wrong password shows a clear message");
+  await login(page, baseUrl, "annotator1");
+  const text = await page.locator(".project-list").innerText();
+  expect(/Demo/.test(text), `project list shows the demo project, got: ${text.slice(0, 200)}`);
+  await page.shot("projects");
+});
+
+flow("manager opens a case from the queue; views and 3D render are drawn", async ({ browser, baseUrl }) => {
+  const page = await newPage(browser, "open-case");
+  await login(page, baseUrl, process.env.E2E_VIEWER_USER ?? "manager");
+  await page.goto(`${baseUrl}/#/queue/demo`);
+  await page.waitForSelector("a[data-case]", { timeout: 15_000 });
+  await page.locator("a[data-case]").first().click();
+  await waitWorkspace(page, ["first-slice", "ready"]);
+  const marks = await page.evaluate(() => {
+    const m = (n) => performance.getEntriesByName(n)[0]?.startTime;
+    return { open: m("case-open"), first: m("first-slice") };
+  });
+  expect(marks.open !== undefined && marks.first !== undefined, "performance marks case-open and first-slice exist");
+  await waitWorkspace(page, ["ready"]);
+  const st = await canvasStats(page);
+  log(`canvas: ${(st.nonBackground * 100).toFixed(1)}% non-background, luminance std ${st.std.toFixed(1)}; first slice after ${(marks.first - marks.open).toFixed(0)} ms`);
+  expect(st.nonBackground > 0.15 && st.std > 10, `views are not blank (${JSON.stringify(st)})`);
+  // window presets change the picture
+  await page.keyboard.press("b");
+  await page.waitForTimeout(300);
+  const bone = await canvasStats(page);
+  expect(Math.abs(bone.std - st.std) > 0.5, "the bone window changes the rendering");
+  expect((await page.getAttribute("button[data-preset=bone]", "aria-pressed")) === "true", "bone preset is shown as active");
+  expect(/preset=bone/.test(page.url()), "window preset is kept in the URL");
+  await page.shot("views");
+  expect(!page.errors.length, `no page errors: ${page.errors.join(" | ")}`);
+});
+
+flow("annotator: next case → paint → autosave → submit → stored label has the painted voxels", async (ctx) => {
+  await annotationApi(ctx);
+  const { browser, baseUrl, api } = ctx;
+  const page = await newPage(browser, "annotate");
+  await login(page, baseUrl, "annotator1");
+  await page.click("[data-action=next-case]");
+  await waitWorkspace(page);
+  const caseId = Number(new URL(page.url().replace("#/", "")).searchParams.get("case") ?? page.url().match(/case=(\d+)/)?.[1]);
+  const rev0 = await page.evaluate(() => window.__concord.revision());
+  const before = await page.evaluate(() => window.__concord.store.count());
+  await paintStroke(page);
+  const painted = await page.evaluate(() => window.__concord.store.count());
+  expect(painted > before, `the stroke painted voxels (${before} → ${painted})`);
+  await page.waitForFunction((r) => window.__concord.revision() > r && !window.__concord.store.dirty, rev0, { timeout: 15_000 });
+  const autosave = await page.evaluate(() => performance.getEntriesByName("autosave").map((e) => e.duration));
+  log(`autosave round trips: ${autosave.map((d) => d.toFixed(0)).join(", ")} ms`);
+  // the draft on the server already has the stroke
+  const draft = await api("annotator1", `/api/cases/${caseId}/draft/data/`, { raw: true });
+  expect(draft.status === 200, `draft data readable (HTTP ${draft.status})`);
+  const draftCount = draft.body.reduce((n, v) => n + (v ? 1 : 0), 0);
+  expect(draftCount === painted, `server draft has the painted voxels (${draftCount} vs ${painted})`);
+  // undo/redo round trip
+  await page.keyboard.press("Control+z");
+  expect((await page.evaluate(() => window.__concord.store.count())) === before, "undo removes the stroke");
+  await page.keyboard.press("Control+Shift+z");
+  expect((await page.evaluate(() => window.__concord.store.count())) === painted, "redo puts it back");
+  await page.shot("painted");
+  await page.click("#submit");
+  await page.waitForFunction(() => window.__concord?.lastSubmitted || document.querySelector(".errors .error"), null, { timeout: 20_000 });
+  const version = await page.evaluate(() => window.__concord?.lastSubmitted);
+  expect(version?.id, `submit answered a version (${await page.locator(".errors").innerText().catch(() => "")})`);
+  const stored = await api("annotator1", `/api/labels/${version.id}/data/`, { raw: true });
+  expect(stored.status === 200, `version data readable by its rater (HTTP ${stored.status})`);
+  const storedCount = stored.body.reduce((n, v) => n + (v ? 1 : 0), 0);
+  expect(storedCount === painted, `stored version has the painted voxels (${storedCount} vs ${painted})`);
+  shared.first = { caseId, versionId: version.id };
+  await page.waitForTimeout(500);
+  await page.shot("after-submit");
+});
+
+flow("two raters submit the same case; the manager sees its agreement", async (ctx) => {
+  await annotationApi(ctx);
+  const { browser, baseUrl, api } = ctx;
+  expect(shared.first, "needs the previous flow's submitted case");
+  const page = await newPage(browser, "second-rater");
+  await login(page, baseUrl, "annotator2");
+  await page.click("[data-action=next-case]");
+  await waitWorkspace(page);
+  let caseId = Number(page.url().match(/case=(\d+)/)?.[1]);
+  // the queue may hand annotator2 another case first; open annotator1's case when it is assigned
+  if (caseId !== shared.first.caseId) {
+    log(`annotator2 got case ${caseId}; opening case ${shared.first.caseId} directly`);
+    await page.goto(`${baseUrl}/#/annotate/demo?case=${shared.first.caseId}`);
+    await waitWorkspace(page);
+    caseId = shared.first.caseId;
+  }
+  const rev0 = await page.evaluate(() => window.__concord.revision());
+  expect(rev0 !== null, "annotator2 has a draft on the case");
+  await paintStroke(page);
+  await page.waitForFunction((r) => window.__concord.revision() > r, rev0, { timeout: 15_000 });
+  await page.click("#submit");
+  await page.waitForFunction(() => window.__concord?.lastSubmitted || document.querySelector(".errors .error"), null, { timeout: 20_000 });
+  const v2 = await page.evaluate(() => window.__concord?.lastSubmitted);
+  expect(v2?.id, "annotator2's submit answered a version");
+  shared.second = { caseId, versionId: v2.id };
+  const agreement = await api("manager", `/api/cases/${caseId}/agreement/`);
+  expect(agreement.status === 200, `manager reads the agreement (HTTP ${agreement.status}: ${JSON.stringify(agreement.body).slice(0, 200)})`);
+  const structures = Object.values(agreement.body.structures ?? {});
+  expect(structures.length && typeof structures[0].mean_dice === "number", `agreement has a mean Dice per structure: ${JSON.stringify(agreement.body).slice(0, 300)}`);
+  const mpage = await newPage(browser, "dashboard");
+  await login(mpage, baseUrl, "manager");
+  await mpage.goto(`${baseUrl}/#/dashboard/demo`);
+  await mpage.waitForSelector(".dash-grid .panel, .dashboard .error", { timeout: 15_000 });
+  await mpage.waitForTimeout(1000);
+  await mpage.shot("overview");
+});
+
+flow("a blinded rater cannot open the other rater's label", async (ctx) => {
+  await annotationApi(ctx);
+  const { api } = ctx;
+  expect(shared.first && shared.second, "needs both raters' versions");
+  const other = await api("annotator2", `/api/labels/${shared.first.versionId}/data/`, { raw: true });
+  expect([403, 404].includes(other.status), `annotator2 reading annotator1's version answers 403/404, got ${other.status}`);
+  const list = await api("annotator2", `/api/cases/${shared.first.caseId}/labels/`);
+  const ids = (Array.isArray(list.body) ? list.body : list.body?.results ?? []).map((v) => v.id);
+  expect(!ids.includes(shared.first.versionId), `annotator2's label list hides annotator1's version (${JSON.stringify(ids)})`);
+  const agreement = await api("annotator2", `/api/cases/${shared.first.caseId}/agreement/`);
+  expect([403, 404].includes(agreement.status), `a blinded rater cannot read the agreement (HTTP ${agreement.status})`);
+});
+
+// ---------------------------------------------------------------- runner
+async function main() {
+  mkdirSync(artifacts, { recursive: true });
+  if (!existsSync(join(frontend, "dist", "index.html")) && !process.env.E2E_BASE_URL) {
+    log("frontend/dist missing: npm run build");
+    const r = spawnSync("npm", ["run", "build"], { cwd: frontend, stdio: "inherit" });
+    if (r.status !== 0) throw new Error("frontend build failed");
+  }
+  const server = process.env.E2E_BASE_URL ? null : await startServer(root, log);
+  const baseUrl = process.env.E2E_BASE_URL ?? server.baseUrl;
+  log(`server ${baseUrl}`);
+  const browser = await chromium.launch({
+    executablePath: process.env.E2E_CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--enable-unsafe-swiftshader"],
+  });
+  const ctx = { browser, baseUrl, api: makeApi(baseUrl) };
+  let passed = 0, failed = 0, skipped = 0;
+  try {
+    for (const f of flows) {
+      if (process.env.E2E_ONLY && !f.name.includes(process.env.E2E_ONLY)) continue;
+      const t0 = Date.now();
+      try {
+        await f.fn(ctx);
+        passed++;
+        console.log(`PASS ${f.name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      } catch (e) {
+        if (e instanceof Skip) {
+          skipped++;
+          console.log(`SKIP ${f.name}: ${e.message}`);
+        } else {
+          failed++;
+          console.log(`FAIL ${f.name}: ${e.message}`);
+        }
+      }
+    }
+  } finally {
+    await browser.close();
+    if (server && failed && process.env.E2E_SERVER_LOG) console.error(server.output().slice(-4000));
+    await server?.stop();
+  }
+  if (skipped) console.log(`${skipped} skipped`);
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}
+
+main().catch((e) => {
+  console.error(e.stack ?? String(e));
+  console.log("0 passed, 1 failed");
+  process.exit(1);
+});
