@@ -17,7 +17,10 @@ margin, never on the whole volume; with several raters each rater's transform is
 reused for all its pairs (``surface_distance_matrices``). On large boxes (an organ, not a nodule) an
 exact nearest-neighbour search between the surface point sets (k-d tree, in mm) replaces the
 distance transform: its cost follows the number of surface voxels, not the box volume; the
-distances are the same Euclidean distances between voxel centres.
+distances are the same Euclidean distances between voxel centres. One tree per rater answers all
+other raters' points in one batched, multi-threaded query. (scipy's ``distance_transform_edt``
+holds the GIL, about 1.3 s per rater on a 4-million-voxel liver box, so the transforms are not
+threaded.) Surfaces come from shifted ANDs, not ``binary_erosion``: the same voxels, faster.
 
 Note on SimpleITK's ``HausdorffDistanceImageFilter``: it measures from every voxel of one mask to
 the nearest *voxel* of the other, so a voxel of ``a`` lying inside ``b`` counts 0, whereas here a
@@ -30,7 +33,6 @@ distance is a different quantity from ``assd``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +40,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from annotation.metrics._inputs import as_mask, as_pair, as_stack, check_spacing
+from annotation.metrics.patterns import foreground_box
 
 __all__ = [
     "SurfaceDistanceMatrices",
@@ -60,8 +63,21 @@ def surface(mask: np.ndarray) -> np.ndarray:
         bool array of the same shape.
     """
     m = as_mask(mask)
-    structure = ndimage.generate_binary_structure(m.ndim, 1)
-    return m & ~ndimage.binary_erosion(m, structure=structure, border_value=0)
+    if m.ndim == 0 or m.size == 0:
+        return m.copy()
+    # erosion with the face-connected cross, outside = background: a voxel stays when it and its
+    # 2*ndim face neighbours are foreground (shifted ANDs on a one-voxel background frame)
+    p = np.pad(m, 1, mode="constant", constant_values=False)
+    core = tuple(slice(1, -1) for _ in range(m.ndim))
+    eroded = m.copy()
+    for axis in range(m.ndim):
+        lo = list(core)
+        hi = list(core)
+        lo[axis] = slice(0, -2)
+        hi[axis] = slice(2, None)
+        eroded &= p[tuple(lo)]
+        eroded &= p[tuple(hi)]
+    return m & ~eroded
 
 
 def _crop_box(any_fg: np.ndarray, margin: int = 1) -> tuple[slice, ...] | None:
@@ -77,24 +93,8 @@ def _crop_box(any_fg: np.ndarray, margin: int = 1) -> tuple[slice, ...] | None:
 
 
 def _fg_box(masks: np.ndarray) -> tuple[slice, ...] | None:
-    """Bounding box (margin 1) of the union of a (R, ...) stack.
-
-    Narrows axis by axis (first axis on the whole array, the next ones inside the slab found so
-    far), so the full volume is scanned about once per rater.
-    """
-    nd = masks.ndim - 1
-    box: list[slice] = [slice(0, n) for n in masks.shape[1:]]
-    for axis in range(nd):
-        other = tuple(i for i in range(nd) if i != axis)
-        proj = np.zeros(masks.shape[axis + 1], dtype=bool)
-        for m in masks:
-            sub = np.asarray(m)[tuple(box)] != 0
-            proj[box[axis]] |= sub.any(axis=other)
-        hit = np.flatnonzero(proj)
-        if hit.size == 0:
-            return None
-        box[axis] = slice(max(int(hit[0]) - 1, 0), min(int(hit[-1]) + 2, masks.shape[axis + 1]))
-    return tuple(box)
+    """Bounding box (margin 1) of the union of a (R, ...) stack (``patterns.foreground_box``)."""
+    return foreground_box(masks, margin=1)
 
 
 def _pad(crop: np.ndarray) -> np.ndarray:
@@ -212,29 +212,47 @@ def _fill_kdtree(
     hp: np.ndarray,
     md: np.ndarray,
 ) -> None:
-    """Pairwise stats by nearest-neighbour queries between surface point sets (mm)."""
+    """Pairwise stats by nearest-neighbour queries between surface point sets (mm).
+
+    One k-d tree per rater; each tree answers the surface points of all other raters in one
+    batched query (``workers`` threads). Surface voxels shared with the tree's rater are at
+    distance 0 and are not queried.
+    """
     scale = np.asarray(sp)
     idx = [np.argwhere(s) for s in surfaces]
-    trees = [cKDTree(i * scale) if i.size else None for i in idx]
     r = len(surfaces)
-
-    def directed(i: int, j: int) -> np.ndarray:
-        # surface voxels shared with j are at distance 0; query only the others
-        pts = idx[i]
-        shared = surfaces[j][tuple(pts.T)]
-        d = np.zeros(pts.shape[0])
-        if (~shared).any():
-            d[~shared] = trees[j].query(pts[~shared] * scale, workers=workers)[0]  # type: ignore[union-attr]
-        return d
-
+    directed: dict[tuple[int, int], np.ndarray] = {}
+    for j in range(r):
+        if idx[j].shape[0] == 0:
+            continue
+        # leafsize 32, unbalanced: faster to build and to query on lattice points (exact either way)
+        tree = cKDTree(idx[j] * scale, leafsize=32, balanced_tree=False, compact_nodes=False)
+        parts, keys = [], []
+        for i in range(r):
+            if i == j or idx[i].shape[0] == 0:
+                continue
+            pts = idx[i]
+            far = ~surfaces[j][tuple(pts.T)]
+            d = np.zeros(pts.shape[0])
+            directed[i, j] = d
+            parts.append(pts[far])
+            keys.append((i, far))
+        if not parts:
+            continue
+        query = np.concatenate(parts) * scale
+        dist = tree.query(query, workers=workers)[0] if query.shape[0] else np.zeros(0)
+        start = 0
+        for (i, far), part in zip(keys, parts):
+            directed[i, j][far] = dist[start : start + part.shape[0]]
+            start += part.shape[0]
     for i in range(r):
         for j in range(i + 1, r):
-            if trees[i] is None and trees[j] is None:
+            if idx[i].shape[0] == 0 and idx[j].shape[0] == 0:
                 stats = (0.0, 0.0, 0.0)
-            elif trees[i] is None or trees[j] is None:
+            elif idx[i].shape[0] == 0 or idx[j].shape[0] == 0:
                 stats = (float("inf"),) * 3
             else:
-                stats = _directed_stats(directed(i, j), directed(j, i), percentile)
+                stats = _directed_stats(directed[i, j], directed[j, i], percentile)
             h[i, j], hp[i, j], md[i, j] = stats
             h[j, i], hp[j, i], md[j, i] = stats
 
@@ -263,7 +281,7 @@ def surface_distance_matrices(
         masks: ``(R, Z, Y, X)`` stack, bool or integer (nonzero = foreground).
         spacing: voxel size in mm, ``(z, y, x)``.
         percentile: percentile for the ``hd95`` matrix.
-        workers: threads for the per-rater distance transforms / k-d tree queries.
+        workers: threads for the k-d tree queries.
         method: ``"edt"`` (distance transform on the box), ``"kdtree"`` (surface point sets), or
             ``"auto"``: k-d tree when the box holds more than ``_KDTREE_BOX_VOXELS`` voxels.
     Returns:
@@ -288,11 +306,8 @@ def surface_distance_matrices(
     def _edt(s: np.ndarray) -> np.ndarray | None:
         return ndimage.distance_transform_edt(~s, sampling=sp).astype(np.float32) if s.any() else None
 
-    if workers > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            dts = list(pool.map(_edt, surfaces))
-    else:
-        dts = [_edt(s) for s in surfaces]
+    # sequential: scipy's distance transform holds the GIL, so threads only add contention
+    dts = [_edt(s) for s in surfaces]
     for i in range(r):
         for j in range(i + 1, r):
             if dts[i] is None and dts[j] is None:

@@ -3,7 +3,9 @@
 Why: with R raters and L labels a voxel's votes form one of at most L**R patterns (16 for four
 binary raters). Counting the patterns once (O(V)) makes volumes, pairwise intersections, Fleiss'
 kappa, Krippendorff's alpha and STAPLE's EM work on a table of a few rows instead of the volume.
-Large volumes are counted chunk-wise along Z through dask.array, so memory stays bounded.
+Only the bounding box of the raters' union is read after one scan for it (``foreground_box``):
+every voxel outside it shows the all-background pattern, so its count is the remainder. Large
+boxes are counted chunk-wise along Z through dask.array, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import numpy as np
 
 from annotation.metrics._inputs import as_stack
 
-__all__ = ["VotePatterns", "vote_patterns", "pattern_codes", "DASK_VOXELS"]
+__all__ = ["VotePatterns", "vote_patterns", "pattern_codes", "foreground_box", "DASK_VOXELS"]
 
-DASK_VOXELS = 20_000_000  # above this many voxels per rater, count chunk-wise with dask
+DASK_VOXELS = 20_000_000  # above this many voxels in the union box, count chunk-wise with dask
 _DENSE_BINS = 1 << 22  # dense bincount up to this many possible patterns, else np.unique
 
 
@@ -58,6 +60,27 @@ class VotePatterns:
         for r in range(self.n_raters):
             out[np.arange(out.shape[0]), self.table[:, r]] += 1
         return out
+
+
+def foreground_box(masks: np.ndarray, margin: int = 1) -> tuple[slice, ...] | None:
+    """Bounding box of the union of a ``(R, *spatial)`` stack plus ``margin`` voxels, clipped; None if empty.
+
+    Narrows axis by axis (first axis on the whole array, the next ones inside the slab found so
+    far), so the full volume is read about once per rater, without a full-size temporary.
+    """
+    nd = masks.ndim - 1
+    box: list[slice] = [slice(0, n) for n in masks.shape[1:]]
+    for axis in range(nd):
+        other = tuple(i for i in range(nd) if i != axis)
+        proj = np.zeros(masks.shape[axis + 1], dtype=bool)
+        for m in masks:
+            sub = np.asarray(m)[tuple(box)]
+            proj[box[axis]] |= sub.any(axis=other) if other else sub != 0
+        hit = np.flatnonzero(proj)
+        if hit.size == 0:
+            return None
+        box[axis] = slice(max(int(hit[0]) - margin, 0), min(int(hit[-1]) + margin + 1, masks.shape[axis + 1]))
+    return tuple(box)
 
 
 def _code_dtype(n_classes: int, n_raters: int) -> np.dtype:
@@ -108,15 +131,17 @@ def vote_patterns(
     n_classes: int | None = None,
     use_dask: bool | None = None,
     chunk_z: int = 32,
+    box: tuple[slice, ...] | None = None,
 ) -> VotePatterns:
     """Count the rater-vote patterns of a stack of rater masks.
 
     Args:
         masks: (R, Z, Y, X) bool/uint8 masks or integer label maps (labels 0..L-1).
         n_classes: L; default max label + 1 (at least 2).
-        use_dask: count chunk-wise along Z with dask.array; default when a rater's volume exceeds
-            ``DASK_VOXELS`` voxels.
+        use_dask: count chunk-wise along Z with dask.array; default when the union's bounding box
+            holds more than ``DASK_VOXELS`` voxels.
         chunk_z: slices per dask chunk.
+        box: ``foreground_box(masks)`` when the caller already has it (skips that scan).
     Returns:
         VotePatterns with only the patterns that occur.
     Raises:
@@ -124,41 +149,55 @@ def vote_patterns(
     """
     stack = as_stack(masks)
     r = stack.shape[0]
-    top = int(stack.max()) if stack.size else 0
+    spatial = int(np.prod(stack.shape[1:]))
+    if box is None:
+        box = foreground_box(stack) if stack.size else None
+    # everything outside the box is label 0 in every rater: pattern code 0
+    sub = stack[(slice(None), *box)] if box is not None else stack[(slice(None),) + (slice(0, 0),) * (stack.ndim - 1)]
+    inside = int(np.prod(sub.shape[1:]))
+    top = int(sub.max()) if sub.size else 0
     if stack.dtype == np.bool_:
         top = min(top, 1)
     if n_classes is None:
         n_classes = max(top + 1, 2)
     if top >= n_classes:
         raise ValueError(f"label {top} found but n_classes={n_classes}")
-    if n_classes == 2 and stack.dtype != np.bool_ and top <= 1:
+    if n_classes == 2 and sub.dtype != np.bool_ and top <= 1:
         # 0/1 labels: reinterpret as bool without a copy when the itemsize allows
-        stack = stack.view(np.bool_) if stack.dtype.itemsize == 1 else stack.astype(np.bool_)
+        sub = sub.view(np.bool_) if sub.dtype.itemsize == 1 else sub.astype(np.bool_)
     nbins = n_classes**r
-    spatial = int(np.prod(stack.shape[1:]))
     if use_dask is None:
-        use_dask = spatial > DASK_VOXELS
+        use_dask = inside > DASK_VOXELS
     if nbins <= _DENSE_BINS:
-        if use_dask and stack.ndim >= 2:
+        if sub.size == 0:
+            hist = np.zeros(nbins, dtype=np.int64)
+        elif use_dask and sub.ndim >= 2:
             import dask.array as da
 
-            chunks = (r, min(chunk_z, stack.shape[1])) + stack.shape[2:]
-            arr = da.from_array(stack, chunks=chunks)
+            chunks = (r, min(chunk_z, sub.shape[1])) + sub.shape[2:]
+            arr = da.from_array(sub, chunks=chunks)
             hist = arr.map_blocks(
                 _hist_block,
                 n_classes,
                 nbins,
                 dtype=np.int64,
-                drop_axis=[0, *range(2, stack.ndim)],
+                drop_axis=[0, *range(2, sub.ndim)],
                 new_axis=[1],
                 chunks=((1,) * arr.numblocks[1], (nbins,)),
             ).sum(axis=0).compute()
         else:
-            hist = np.bincount(pattern_codes(stack, n_classes).ravel(), minlength=nbins)
+            hist = np.bincount(pattern_codes(sub, n_classes).ravel(), minlength=nbins).astype(np.int64)
+        hist[0] += spatial - inside
         codes = np.flatnonzero(hist).astype(np.int64)
         counts = hist[codes].astype(np.int64)
     else:
-        codes, counts = np.unique(pattern_codes(stack, n_classes), return_counts=True)
+        codes, counts = np.unique(pattern_codes(sub, n_classes), return_counts=True)
         codes = codes.astype(np.int64)
         counts = counts.astype(np.int64)
+        if spatial > inside:
+            if codes.size and codes[0] == 0:
+                counts[0] += spatial - inside
+            else:
+                codes = np.concatenate([[0], codes]).astype(np.int64)
+                counts = np.concatenate([[spatial - inside], counts]).astype(np.int64)
     return VotePatterns(table=_decode(codes, n_classes, r), counts=counts, codes=codes, n_classes=n_classes)

@@ -3,10 +3,12 @@
 Why: the dashboard, the adjudication threshold and the STAPLE training target all need the same
 numbers; computing them in one place from one pass over the voxels keeps them consistent and fast.
 
-How: one vote-pattern histogram (``patterns.vote_patterns``; chunk-wise through dask.array along Z
-for volumes above ``patterns.DASK_VOXELS`` voxels) gives volumes, pairwise intersections, kappa,
-alpha and the STAPLE fit; surface distances run per structure on the bounding box of the raters'
-union (``distance.surface_distance_matrices``).
+How: one scan finds the bounding box of the raters' union (``patterns.foreground_box``); outside it
+every voxel is background for every rater. One vote-pattern histogram of the box plus that
+remainder (``patterns.vote_patterns``; chunk-wise through dask.array along Z for boxes above
+``patterns.DASK_VOXELS`` voxels) gives volumes, pairwise intersections, kappa, alpha and the
+STAPLE fit; surface distances run per structure on the same box
+(``distance.surface_distance_matrices``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 from annotation.metrics._inputs import as_stack, check_spacing
 from annotation.metrics.chance import fleiss_kappa_from_patterns, krippendorff_alpha_from_patterns
 from annotation.metrics.distance import surface_distance_matrices
-from annotation.metrics.patterns import DASK_VOXELS, VotePatterns, vote_patterns
+from annotation.metrics.patterns import DASK_VOXELS, VotePatterns, foreground_box, vote_patterns
 from annotation.metrics.staple import staple_fit
 
 __all__ = ["StructureAgreement", "AgreementReport", "agreement_report", "pairwise_overlap"]
@@ -147,8 +149,8 @@ def agreement_report(
         spacing: voxel size in mm, ``(z, y, x)``.
         labels: structures to report; default every nonzero label present (binary: ``[1]``).
         rater_names: R names; default ``rater-1`` .. ``rater-R``.
-        use_dask: count voxels chunk-wise along Z with dask.array; default when a rater's volume
-            has more than ``patterns.DASK_VOXELS`` voxels.
+        use_dask: count voxels chunk-wise along Z with dask.array; default when the bounding box
+            of the raters' union holds more than ``patterns.DASK_VOXELS`` voxels.
     Returns:
         AgreementReport.
     Raises:
@@ -160,9 +162,13 @@ def agreement_report(
     names = [f"rater-{k + 1}" for k in range(r)] if rater_names is None else list(rater_names)
     if len(names) != r:
         raise ValueError(f"{len(names)} rater names for {r} raters")
-    n_vox = int(np.prod(stack.shape[1:]))
-    dask_used = bool(use_dask) if use_dask is not None else n_vox > DASK_VOXELS
-    vp = vote_patterns(stack, use_dask=dask_used)
+    box = foreground_box(stack) if stack.size else None
+    # the union's box (margin 1, so its faces are background as outside the volume is): distances
+    # measured on it equal those on the whole volume
+    crop = stack[(slice(None), *box)] if box is not None else stack
+    n_box = int(np.prod(crop.shape[1:]))
+    dask_used = bool(use_dask) if use_dask is not None else n_box > DASK_VOXELS
+    vp = vote_patterns(stack, use_dask=dask_used, box=box)
     binary = vp.n_classes == 2
     if labels is None:
         present = np.unique(vp.table)
@@ -172,9 +178,9 @@ def agreement_report(
     for lab in labels:
         lab = int(lab)
         if binary and lab == 1:
-            sub_vp, sub_stack = vp, stack
+            sub_vp, sub_stack = vp, crop
         else:
-            sub_vp, sub_stack = vp.binary(lab), stack == lab
+            sub_vp, sub_stack = vp.binary(lab), crop == lab
         structures[lab] = _structure(lab, sub_vp, sub_stack, sp, voxel_mm3)
     case = float(np.mean([s.mean_pairwise_dice for s in structures.values()]))
     return AgreementReport(

@@ -17,7 +17,9 @@ no matrix entry moves by ``tol`` (ITK: 1e-5); ties in the final posterior give t
 
 Speed: a voxel's posterior depends only on its vote pattern, so EM runs on the pattern histogram
 (``patterns.vote_patterns``: at most 2**R rows for binary) and the result is mapped back to voxels
-with one look-up. Cost: O(V) once + O(patterns) per iteration; results equal the voxel-wise EM.
+with one look-up inside the bounding box of the raters' union (outside it every voxel shows the
+all-background pattern and gets its value by a fill). Cost: one O(V) scan for the box + O(box)
++ O(patterns) per iteration; results equal the voxel-wise EM.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from annotation.metrics._inputs import as_stack
-from annotation.metrics.patterns import VotePatterns, pattern_codes, vote_patterns
+from annotation.metrics.patterns import VotePatterns, foreground_box, pattern_codes, vote_patterns
 
 __all__ = ["StapleResult", "StapleFit", "staple", "staple_fit"]
 
@@ -231,23 +233,37 @@ def staple(
         ValueError: not a stack of rater masks, or bad prior.
     """
     stack = as_stack(masks)
-    fit = staple_fit(
-        stack, tol=tol, max_iter=max_iter, prior=prior, confidence_weight=confidence_weight,
-        n_classes=n_classes, use_dask=use_dask,
-    )
-    return result_from_fit(stack, fit)
+    box = foreground_box(stack) if stack.size else None
+    vp = vote_patterns(stack, n_classes=n_classes, use_dask=use_dask, box=box)
+    fit = staple_fit(vp, tol=tol, max_iter=max_iter, prior=prior, confidence_weight=confidence_weight)
+    return result_from_fit(stack, fit, box=box)
 
 
-def result_from_fit(stack: np.ndarray, fit: StapleFit) -> StapleResult:
-    """Map a pattern-level fit back to voxels with one look-up per voxel."""
+def result_from_fit(stack: np.ndarray, fit: StapleFit, *, box: tuple[slice, ...] | None = None) -> StapleResult:
+    """Map a pattern-level fit back to voxels with one look-up per voxel of the union's box.
+
+    Args:
+        stack: the (R, Z, Y, X) masks the fit was made on.
+        fit: ``staple_fit`` result.
+        box: ``patterns.foreground_box(stack)`` when known; outside it every voxel has pattern 0.
+    """
     vp = fit.patterns
-    codes = pattern_codes(stack if vp.n_classes > 2 or stack.dtype == np.bool_ else stack != 0, vp.n_classes)
+    spatial = stack.shape[1:]
+    if box is None:
+        box = foreground_box(stack) if stack.size else None
+    if box is None:
+        box = tuple(slice(0, 0) for _ in spatial)
+    sub = stack[(slice(None), *box)]
+    codes = pattern_codes(sub if vp.n_classes > 2 or sub.dtype == np.bool_ else sub != 0, vp.n_classes)
     if vp.n_classes == 2:
         lut = np.zeros(2**vp.n_raters, dtype=np.float32)
         lut[vp.codes] = fit.posterior[:, 1]
-        prob = lut[codes]
         cons_lut = (lut >= 0.5).astype(np.uint8)
-        return StapleResult(prob, cons_lut[codes], fit.sensitivity, fit.specificity, fit.confusion,
+        prob = np.full(spatial, lut[0], dtype=np.float32)
+        prob[box] = lut[codes]
+        cons = np.full(spatial, cons_lut[0], dtype=np.uint8)
+        cons[box] = cons_lut[codes]
+        return StapleResult(prob, cons, fit.sensitivity, fit.specificity, fit.confusion,
                             fit.iterations, fit.converged)
     c = vp.n_classes
     post = fit.posterior
@@ -261,6 +277,16 @@ def result_from_fit(stack: np.ndarray, fit: StapleFit) -> StapleResult:
         pid = idx[codes]
     else:
         pid = np.searchsorted(vp.codes, codes)
-    prob = np.moveaxis(post.astype(np.float32)[pid], -1, 0)
-    return StapleResult(prob, label[pid], fit.sensitivity, fit.specificity, fit.confusion,
+    post32 = post.astype(np.float32)
+    # pattern 0 (all raters background) is present whenever the box does not cover the volume
+    zero = int(np.searchsorted(vp.codes, 0))
+    has_zero = zero < vp.codes.size and vp.codes[zero] == 0
+    prob = np.empty((post.shape[1], *spatial), dtype=np.float32)
+    cons = np.empty(spatial, dtype=np.uint8)
+    if has_zero:
+        prob[...] = post32[zero].reshape((-1,) + (1,) * len(spatial))
+        cons[...] = label[zero]
+    prob[(slice(None), *box)] = np.moveaxis(post32[pid], -1, 0)
+    cons[box] = label[pid]
+    return StapleResult(prob, cons, fit.sensitivity, fit.specificity, fit.confusion,
                         fit.iterations, fit.converged)
