@@ -68,6 +68,8 @@ class Case(models.Model):
     attributes = models.JSONField(default=dict, blank=True)
     priority = models.FloatField(default=0.0, help_text="acquisition score; higher is labelled first")
     status = models.CharField(max_length=16, choices=CaseStatus.choices, default=CaseStatus.NEW)
+    # store label holding the current pre-segmentation (published by learning, read by drafts)
+    presegmentation_label = models.CharField(max_length=128, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,3 +1,16 @@
-"""Learning API (model registry, learning curves, audits) — filled by the learning issues."""
+"""Learning API routes (under /api/)."""
 
-urlpatterns: list = []
+from rest_framework.routers import SimpleRouter
+
+from learning import api
+
+
+class _Router(SimpleRouter):
+    include_format_suffixes = False
+
+
+router = _Router()
+router.trailing_slash = "/?"
+router.register("projects", api.ProjectLearningViewSet, basename="project-learning")
+
+urlpatterns = router.urls

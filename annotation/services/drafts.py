@@ -21,12 +21,9 @@ from core.errors import Conflict, InvalidInput, NotFound
 from core.models import Case
 from core.storage import LabelStore, VolumeStore, open_volume
 
-__all__ = ["PRESEGMENTATION_LABEL", "Region", "parse_region", "get_or_create_draft", "read_draft",
+__all__ = ["Region", "parse_region", "get_or_create_draft", "read_draft",
            "write_draft", "submit", "latest_versions", "open_store"]
 
-# The label name under which pre-segmentation is written into a case's group (by learning/);
-# a new draft starts from it when present.
-PRESEGMENTATION_LABEL = "presegmentation"
 Region = tuple[slice, slice, slice]
 
 
@@ -55,8 +52,8 @@ def _initial_array(case: Case, rater, store: VolumeStore) -> tuple[np.ndarray | 
     own = latest_versions(case, kinds=[LabelKind.RATER]).get(rater.pk)
     if own is not None:
         return store.open_label(own.store_label).read(), own
-    if PRESEGMENTATION_LABEL in store.label_names():
-        return store.open_label(PRESEGMENTATION_LABEL).read(), None
+    if case.presegmentation_label:  # published by learning after a promoted model pre-segmented it
+        return store.open_label(case.presegmentation_label).read(), None
     return None, None
 
 

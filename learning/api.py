@@ -1,0 +1,94 @@
+"""Learning API for managers: model versions and the learning curve, retraining policy, train,
+pre-segment and roll back. Views call one service each; the work runs in jobs."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+
+from core import jobs
+from core.api.serializers import JobSerializer
+from core.queries import MANAGING_ROLES, projects_for, role_in
+from learning.models import CurvePoint, ModelKind, ModelVersion
+from learning.services import schedule, training
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ModelVersion
+        fields = ["id", "kind", "number", "status", "config", "trained_on", "validation_cases",
+                  "n_labelled_cases", "metrics", "parent", "created_at", "promoted_at"]
+        read_only_fields = fields
+
+
+class PolicySerializer(serializers.Serializer):
+    retrain_cron = serializers.CharField(required=False, allow_blank=True)
+    retrain_after_consensus = serializers.IntegerField(required=False, min_value=0)
+    train_config = serializers.JSONField(required=False)
+
+
+class KindSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ModelKind.choices, default=ModelKind.SEGMENTER)
+
+
+class ProjectLearningViewSet(viewsets.GenericViewSet):
+    lookup_field = "slug"
+
+    def get_queryset(self):
+        return projects_for(self.request.user)
+
+    def _managed(self):  # noqa: ANN202
+        project = self.get_object()
+        if role_in(self.request.user, project) not in MANAGING_ROLES:
+            raise PermissionDenied("model management is for managers")
+        return project
+
+    @extend_schema(request=PolicySerializer, responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["get", "patch"])
+    def learning(self, request, slug=None):  # noqa: ANN001
+        """Model versions, the learning curve, the retraining policy and the running training."""
+        project = self._managed()
+        if request.method == "PATCH":
+            ser = PolicySerializer(data=request.data)
+            ser.is_valid(raise_exception=True)
+            d = ser.validated_data
+            schedule.set_policy(project=project, cron=d.get("retrain_cron"),
+                                after_n=d.get("retrain_after_consensus"), train_config=d.get("train_config"))
+        state = training.learning_state(project)
+        return Response({
+            "policy": {"retrain_cron": state.retrain_cron, "retrain_after_consensus": state.retrain_after_consensus,
+                       "train_config": state.train_config, "validation_case_ids": state.validation_case_ids},
+            "training_job": JobSerializer(state.training_job).data if state.training_job else None,
+            "pending": state.pending_kinds,
+            "models": ModelVersionSerializer(ModelVersion.objects.filter(project=project), many=True).data,
+            "curve": [{"n_labelled": p.n_labelled, "model_version": p.model_version_id, **p.metrics,
+                       "at": p.created_at} for p in CurvePoint.objects.filter(project=project)],
+        })
+
+    @extend_schema(request=KindSerializer, responses={202: JobSerializer})
+    @action(detail=True, methods=["post"])
+    def train(self, request, slug=None):  # noqa: ANN001
+        project = self._managed()
+        ser = KindSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        job = training.request_training(project=project, kind=ser.validated_data["kind"], user=request.user)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={202: JobSerializer})
+    @action(detail=True, methods=["post"])
+    def presegment(self, request, slug=None):  # noqa: ANN001
+        project = self._managed()
+        job = jobs.enqueue(jobs.PRESEGMENT, project=project, user=request.user, project_id=project.pk)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=KindSerializer, responses=ModelVersionSerializer)
+    @action(detail=True, methods=["post"])
+    def rollback(self, request, slug=None):  # noqa: ANN001
+        project = self._managed()
+        ser = KindSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        return Response(ModelVersionSerializer(training.rollback(project=project, kind=ser.validated_data["kind"])).data)

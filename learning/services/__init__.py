@@ -1,0 +1,1 @@
+"""Learning services: training, evaluation/promotion, pre-segmentation, schedules."""

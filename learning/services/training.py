@@ -1,0 +1,281 @@
+"""Training, evaluation and promotion of project models, with lineage and a per-project lock.
+
+- ``request_training`` is the one way to start a training: a second request while one runs is
+  queued on the project's learning state (not dropped, not run concurrently).
+- ``run_training`` builds the dataset from the store (readers, no whole-volume loads of training
+  images), trains, writes the weights to the store and registers a candidate version. The same
+  inputs (config + exact label versions + validation cases) give the same version: a rerun
+  returns the existing row instead of a duplicate.
+- ``evaluate_and_promote`` scores a candidate on the project's fixed validation cases and promotes
+  it only if it beats the promoted version; ``rollback`` re-promotes the previous one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from annotation.metrics.consensus import majority_vote
+from annotation.metrics.overlap import dice
+from annotation.models import LabelKind, LabelVersion
+from core import jobs
+from core.errors import Conflict, InvalidInput, NotFound
+from core.models import Case, Job, JobStatus, Project
+from core.storage import open_volume
+from learning.data import ArrayReader, NormConfig, TrainItem
+from learning.infer import predict
+from learning.models import CurvePoint, ModelKind, ModelStatus, ModelVersion, ProjectLearning
+from learning.nets import NetConfig
+from learning.readers import StoreImageReader, StoreLabelReader
+from learning.services.weights import load_weights, save_weights
+from learning.train import TrainConfig, load_model, train
+
+__all__ = ["learning_state", "request_training", "finish_training", "labelled_cases", "build_config",
+           "run_training", "evaluate_and_promote", "promoted", "rollback", "load_version"]
+
+Progress = Callable[[float, str], None]
+TRAINABLE = (ModelKind.SEGMENTER,)
+
+
+def learning_state(project: Project) -> ProjectLearning:
+    state, _ = ProjectLearning.objects.get_or_create(project=project)
+    return state
+
+
+def request_training(*, project: Project, kind: str = ModelKind.SEGMENTER, user=None) -> Job:
+    """Start a training, or queue it behind the one running (returns that running job)."""
+    if kind not in TRAINABLE:
+        raise InvalidInput(f"model kind {kind!r} cannot be trained here; trainable: {', '.join(TRAINABLE)}")
+    learning_state(project)
+    with transaction.atomic():
+        state = ProjectLearning.objects.select_for_update().get(project=project)
+        running = state.training_job_id and Job.objects.filter(
+            pk=state.training_job_id, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).exists()
+        if running:
+            if kind not in state.pending_kinds:
+                state.pending_kinds = [*state.pending_kinds, kind]
+                state.save(update_fields=["pending_kinds"])
+            return state.training_job
+        job = jobs.enqueue(jobs.TRAIN, project=project, user=user, project_id=project.pk, model_kind=kind)
+        state.training_job = job
+        state.save(update_fields=["training_job"])
+        return job
+
+
+def finish_training(project: Project) -> Job | None:
+    """Release the lock after a training ended; start the queued request, if any."""
+    with transaction.atomic():
+        state = ProjectLearning.objects.select_for_update().get(project=project)
+        state.training_job = None
+        pending = list(state.pending_kinds)
+        state.pending_kinds = []
+        state.save(update_fields=["training_job", "pending_kinds"])
+    return request_training(project=project, kind=pending[0]) if pending else None
+
+
+@dataclass(frozen=True)
+class Labelled:
+    case: Case
+    target: ArrayReader | StoreLabelReader
+    keys: tuple[str, ...]  # the exact label versions the target comes from
+
+
+def _target(case: Case) -> Labelled | None:
+    """Consensus (or adjudicated) label when published, else the raters' majority vote."""
+    versions = list(LabelVersion.objects.filter(case=case).order_by("created_at", "id"))
+    store = open_volume(case.volume.store_url)
+    spacing = tuple(case.volume.spacing)
+    consensus = [v for v in versions if v.kind in (LabelKind.CONSENSUS, LabelKind.ADJUDICATED)]
+    if consensus:
+        v = consensus[-1]
+        return Labelled(case, StoreLabelReader(store.open_label(v.store_label), spacing), (str(v.pk),))
+    newest: dict[int, LabelVersion] = {}
+    for v in versions:
+        if v.kind == LabelKind.RATER:
+            newest[v.rater_id] = v
+    if not newest:
+        return None
+    chosen = sorted(newest.values(), key=lambda v: v.pk)
+    stack = np.stack([store.open_label(v.store_label).read() for v in chosen])
+    target = majority_vote(stack) if len(chosen) > 1 else stack[0]
+    return Labelled(case, ArrayReader(np.ascontiguousarray(target, dtype=np.uint8), spacing),
+                    tuple(str(v.pk) for v in chosen))
+
+
+def labelled_cases(project: Project) -> list[Labelled]:
+    ids = LabelVersion.objects.filter(case__project=project).values("case").distinct()
+    cases = Case.objects.filter(pk__in=ids).select_related("volume").order_by("id")
+    return [t for c in cases if (t := _target(c)) is not None]
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def build_config(project: Project, data: list[Labelled], *, overrides: dict | None = None, seed: int = 0) -> TrainConfig:
+    """A sensible default for the project's volumes, then the project's overrides.
+
+    Thin stacks (median depth < 16 slices, e.g. LIDC crops) train in 2D on slices; volumes train
+    on 3D patches. CT (signed HU) is windowed, other images z-scored.
+    """
+    shapes = np.array([c.case.volume.shape for c in data])
+    dtype = data[0].case.volume.dtype
+    norm = NormConfig(mode="window", window=(-1000.0, 400.0)) if dtype.startswith("int") else NormConfig(
+        mode="zscore")
+    if dtype == "uint8":
+        norm = NormConfig(mode="scale", scale=1 / 255)
+    if np.median(shapes[:, 0]) < 16:
+        yx = [int(min(128, max(16, (int(np.median(shapes[:, i])) // 16) * 16))) for i in (1, 2)]
+        base = TrainConfig(seed=seed, spatial_dims=2, patch=tuple(yx), batch_size=8, samples_per_item=8,
+                           max_epochs=30, early_stopping_patience=5, net=NetConfig(spatial_dims=2, dropout=0.1),
+                           normalisation=norm)
+    else:
+        patch = tuple(int(min(p, max(16, (int(np.median(shapes[:, i])) // 16) * 16)))
+                      for i, p in enumerate((32, 96, 96)))
+        base = TrainConfig(seed=seed, spatial_dims=3, patch=patch, max_epochs=30, early_stopping_patience=5,
+                           net=NetConfig(spatial_dims=3, dropout=0.1), normalisation=norm)
+    return TrainConfig.from_dict(_merge(base.to_dict(), overrides or {}))
+
+
+def _validation_ids(state: ProjectLearning, data: list[Labelled]) -> list[int]:
+    """The project's fixed validation cases, chosen once (seeded by the project id) and kept."""
+    if not state.validation_case_ids:
+        ids = sorted(d.case.pk for d in data)
+        rng = np.random.default_rng(state.project_id)
+        n = max(1, round(0.2 * len(ids)))
+        state.validation_case_ids = sorted(int(i) for i in rng.choice(ids, size=n, replace=False))
+        state.save(update_fields=["validation_case_ids"])
+    return list(state.validation_case_ids)
+
+
+def _item(d: Labelled) -> TrainItem:
+    return TrainItem(image=StoreImageReader(open_volume(d.case.volume.store_url)), label=d.target)
+
+
+def run_training(*, project: Project, kind: str, device, job: Job | None = None,
+                 progress: Progress | None = None) -> ModelVersion:
+    """Train a new candidate on every labelled case outside the validation set and register it."""
+    report = progress or (lambda f, m: None)
+    state = learning_state(project)
+    data = labelled_cases(project)
+    if len(data) < 2:
+        raise InvalidInput(f"project {project.slug} has {len(data)} labelled case(s); training needs at least 2")
+    val_ids = set(_validation_ids(state, data))
+    train_data = [d for d in data if d.case.pk not in val_ids]
+    val_data = [d for d in data if d.case.pk in val_ids]
+    if not train_data:
+        raise InvalidInput(f"project {project.slug}: every labelled case is a validation case; label more cases")
+    config = build_config(project, data, overrides=state.train_config)
+    trained_on = sorted(k for d in train_data for k in d.keys)
+    inputs_key = hashlib.sha256(json.dumps(
+        {"config": config.to_dict(), "trained_on": trained_on, "val": sorted(val_ids)}, sort_keys=True
+    ).encode()).hexdigest()
+    existing = ModelVersion.objects.filter(project=project, kind=kind, inputs_key=inputs_key).first()
+    if existing is not None:
+        return existing  # same inputs, same artefact: a redelivered or repeated job
+    report(0.02, f"training on {len(train_data)} cases, validating on {len(val_data)}")
+    result = train(config, [_item(d) for d in train_data], [_item(d) for d in val_data], device=device,
+                   progress=lambda f, info: report(0.02 + 0.9 * f, f"epoch {info.get('epoch', '?')}"))
+    url, sha = save_weights(result.state_dict)
+    parent = promoted(project, kind)
+    try:
+        with transaction.atomic():
+            number = (ModelVersion.objects.filter(project=project, kind=kind).aggregate(n=Max("number"))["n"] or 0) + 1
+            version = ModelVersion.objects.create(
+                project=project, kind=kind, number=number, config=config.to_dict(), weights_url=url,
+                weights_sha256=sha, trained_on=trained_on, validation_cases=sorted(val_ids),
+                n_labelled_cases=len(data), parent=parent, job=job, inputs_key=inputs_key,
+                metrics={"train_val_dice": _finite(result.best_val_dice), "best_epoch": result.best_epoch,
+                         "iterations": result.iterations, "elapsed_s": result.elapsed_s,
+                         "history": [dict(h) for h in result.history][-50:]},
+            )
+            ProjectLearning.objects.filter(pk=state.pk).update(labels_at_last_training=_label_count(project))
+            jobs.enqueue(jobs.EVALUATE, project=project, model_version_id=version.pk)
+    except IntegrityError:
+        return ModelVersion.objects.get(project=project, kind=kind, inputs_key=inputs_key)
+    report(1.0, f"registered {kind} v{version.number}")
+    return version
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def _label_count(project: Project) -> int:
+    return LabelVersion.objects.filter(case__project=project).values("case").distinct().count()
+
+
+def promoted(project: Project, kind: str) -> ModelVersion | None:
+    return ModelVersion.objects.filter(project=project, kind=kind, status=ModelStatus.PROMOTED).first()
+
+
+def load_version(version: ModelVersion):  # noqa: ANN201
+    """(TrainConfig, model) of a registered version, weights checksum-verified."""
+    config = TrainConfig.from_dict(version.config)
+    return config, load_model(config, load_weights(version.weights_url, version.weights_sha256))
+
+
+def evaluate_and_promote(*, version: ModelVersion, device, progress: Progress | None = None) -> dict:
+    """Dice of the version on the fixed validation cases; promote it if it beats the promoted one."""
+    report = progress or (lambda f, m: None)
+    config, model = load_version(version)
+    infer = config.infer_config()
+    scores = {}
+    cases = Case.objects.filter(pk__in=version.validation_cases).select_related("volume")
+    for n, case in enumerate(cases, 1):
+        labelled = _target(case)
+        if labelled is None:
+            continue
+        prob = predict(StoreImageReader(open_volume(case.volume.store_url)), model, config=infer, device=device)
+        pred = (prob >= 0.5) if prob.ndim == 3 else prob.argmax(0) > 0
+        truth = labelled.target.read(tuple(slice(0, s) for s in labelled.target.shape)) > 0
+        scores[case.pk] = float(dice(pred, truth))
+        report(n / max(1, len(version.validation_cases)), f"validated {n} cases")
+    mean = float(np.mean(list(scores.values()))) if scores else None
+    with transaction.atomic():
+        current = ModelVersion.objects.select_for_update().filter(
+            project=version.project, kind=version.kind, status=ModelStatus.PROMOTED).first()
+        best = (current.metrics.get("val_dice") if current else None)
+        better = mean is not None and (current is None or best is None or mean > best)
+        metrics = {**version.metrics, "val_dice": mean, "val_dice_per_case": scores,
+                   "compared_with": current.pk if current else None, "compared_val_dice": best}
+        if better:
+            if current is not None:
+                ModelVersion.objects.filter(pk=current.pk).update(status=ModelStatus.RETIRED)
+            ModelVersion.objects.filter(pk=version.pk).update(status=ModelStatus.PROMOTED, metrics=metrics,
+                                                             promoted_at=timezone.now())
+            jobs.enqueue(jobs.PRESEGMENT, project=version.project, project_id=version.project_id)
+        else:
+            ModelVersion.objects.filter(pk=version.pk).update(status=ModelStatus.REJECTED, metrics=metrics)
+        CurvePoint.objects.create(project=version.project, model_version=version,
+                                  n_labelled=version.n_labelled_cases,
+                                  metrics={"val_dice": mean, "promoted": better})
+    return {"model_version": version.pk, "val_dice": mean, "promoted": better, "compared_val_dice": best}
+
+
+def rollback(*, project: Project, kind: str = ModelKind.SEGMENTER) -> ModelVersion:
+    """Retire the promoted version and promote the one it replaced. One call."""
+    with transaction.atomic():
+        current = ModelVersion.objects.select_for_update().filter(
+            project=project, kind=kind, status=ModelStatus.PROMOTED).first()
+        if current is None:
+            raise NotFound(f"project {project.slug} has no promoted {kind}")
+        previous = (ModelVersion.objects.filter(project=project, kind=kind, promoted_at__isnull=False,
+                                                promoted_at__lt=current.promoted_at)
+                    .exclude(pk=current.pk).order_by("-promoted_at").first())
+        if previous is None:
+            raise Conflict(f"{kind} v{current.number} is the first promoted version: nothing to roll back to")
+        ModelVersion.objects.filter(pk=current.pk).update(status=ModelStatus.RETIRED)
+        ModelVersion.objects.filter(pk=previous.pk).update(status=ModelStatus.PROMOTED, promoted_at=timezone.now())
+        previous.refresh_from_db()
+        return previous
