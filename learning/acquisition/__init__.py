@@ -1,0 +1,9 @@
+"""Acquisition: normalise and combine scores, keep batches diverse, cold start. Django-free."""
+
+from __future__ import annotations
+
+from learning.acquisition.combine import combine, normalise
+from learning.acquisition.diversity import cold_start, k_center_greedy
+from learning.acquisition.select import STRATEGIES, select_batch
+
+__all__ = ["STRATEGIES", "cold_start", "combine", "k_center_greedy", "normalise", "select_batch"]

@@ -1,0 +1,21 @@
+"""Quality without labels: RCA-predicted Dice, bias audit over subgroups, OOD distance. Django-free."""
+
+from __future__ import annotations
+
+from learning.quality.audit import AuditResult, GroupComparison, bias_audit, compare_groups
+from learning.quality.ood import FeatureOOD
+from learning.quality.rca import RCAResult, image_features, nearest_references, rca_case_slices, rca_predict, register
+
+__all__ = [
+    "AuditResult",
+    "FeatureOOD",
+    "GroupComparison",
+    "RCAResult",
+    "bias_audit",
+    "compare_groups",
+    "image_features",
+    "nearest_references",
+    "rca_case_slices",
+    "rca_predict",
+    "register",
+]

@@ -1,0 +1,491 @@
+"""Probabilistic U-Net (Kohl et al. 2018) in 2D and 3D, trained as PULASki or with Focal-Tversky + KL.
+
+Why: a segmenter that returns one mask cannot say how raters would disagree; a probabilistic U-Net
+samples plausible masks from a low-dimensional latent, so its sample spread can be compared with the
+raters' spread (GED) and used as an uncertainty score for acquisition.
+
+Architecture (Kohl et al. 2018): a MONAI ``UNet`` computes image features once; a *prior* net (image)
+and a *posterior* net (image + one rater mask) each map to a diagonal Gaussian over a latent of
+``latent_dim`` (6) dimensions; a latent sample is broadcast over space, concatenated to the U-Net's
+last features, and a few 1x1 convolutions ("fcomb") give logits.
+
+PULASki (Chatterjee et al. 2023, "Learning inter-rater variability using statistical distances to
+improve probabilistic segmentation"): for each batch item with N raters, one latent is drawn from the
+posterior given each rater's mask (N posterior samples, as in the authors' code, which runs the
+posterior once per rater), the N sigmoid sample maps and the N rater masks are treated as two point
+clouds of N points in R^V (V voxels), and a statistical distance between them is minimised: the
+de-biased Sinkhorn divergence (geomloss ``SamplesLoss("sinkhorn", p=2, debias=True)``) or the Hausdorff
+divergence, plus ``beta`` times the mean KL(posterior_i || prior). Costs are geomloss's
+``|x - y|^2 / 2`` summed over voxels (the same scale as Kohl's pixel-summed cross-entropy, so
+``beta = 1`` is the paper's weighting).
+
+Baseline: the probabilistic U-Net trained with a Focal-Tversky loss on ONE rater mask per item per step
+(drawn at random) plus ``beta`` KL.
+
+Hausdorff divergence: geomloss 0.3.1 routes ``SamplesLoss("hausdorff")`` to its kernel routine without
+a kernel (``KeyError: None``), so ``hausdorff_divergence`` computes Feydy's formula directly:
+``H(a, b) = 1/2 <a - b, S_b - S_a>`` with the soft-min ``S_m(x) = -eps log sum_j m_j exp(-C(x, y_j)/eps)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from monai.networks.blocks import Convolution
+from torch import nn
+from torch.distributions import Independent, Normal, kl_divergence
+
+from learning.nets.segmenter import NetConfig, build_segmenter
+from learning.types import JsonDict
+
+__all__ = [
+    "ProbUNetConfig",
+    "ProbUNet",
+    "build_prob_unet",
+    "sample",
+    "SampleSummary",
+    "summarise_samples",
+    "sinkhorn_divergence",
+    "hausdorff_divergence",
+    "focal_tversky_loss",
+    "pulaski_loss",
+    "baseline_loss",
+    "ProbTrainConfig",
+    "ProbTrainResult",
+    "train_prob_unet",
+]
+
+_LOSSES = ("sinkhorn", "hausdorff", "focal_tversky")
+
+
+@dataclass(frozen=True)
+class ProbUNetConfig:
+    """Architecture of the probabilistic U-Net.
+
+    Args:
+        spatial_dims: 2 or 3.
+        in_channels: image channels.
+        channels: U-Net feature maps per level (also the prior/posterior encoders' widths).
+        strides: U-Net down-sampling per level transition (``len(channels) - 1`` entries).
+        num_res_units: residual units per U-Net block.
+        features: channels of the U-Net output fed to fcomb.
+        latent_dim: dimension of the Gaussian latent.
+        fcomb_layers: number of 1x1 convolutions in fcomb (the last maps to 1 logit channel).
+        dropout: U-Net dropout.
+    """
+
+    spatial_dims: int = 2
+    in_channels: int = 1
+    channels: tuple[int, ...] = (8, 16, 32)
+    strides: tuple[int, ...] = (2, 2)
+    num_res_units: int = 1
+    features: int = 8
+    latent_dim: int = 6
+    fcomb_layers: int = 3
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        object.__setattr__(self, "strides", tuple(int(s) for s in self.strides))
+        if self.latent_dim < 1 or self.features < 1:
+            raise ValueError("latent_dim and features must be >= 1")
+        if self.fcomb_layers < 1:
+            raise ValueError(f"fcomb_layers must be >= 1, got {self.fcomb_layers}")
+        self.unet_config()  # validates dims, channels, strides
+
+    def unet_config(self) -> NetConfig:
+        """The MONAI U-Net that computes the features."""
+        return NetConfig(
+            spatial_dims=self.spatial_dims,
+            in_channels=self.in_channels,
+            out_channels=self.features,
+            channels=self.channels,
+            strides=self.strides,
+            num_res_units=self.num_res_units,
+            dropout=self.dropout,
+        )
+
+    @property
+    def divisor(self) -> int:
+        return self.unet_config().divisor
+
+    def to_dict(self) -> JsonDict:
+        d = asdict(self)
+        d["channels"], d["strides"] = list(self.channels), list(self.strides)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ProbUNetConfig:
+        return cls(**d)
+
+
+class _GaussianEncoder(nn.Module):
+    """Convolutional encoder -> global mean -> 1x1 conv -> (mu, log_sigma) of a diagonal Gaussian."""
+
+    def __init__(self, spatial_dims: int, in_channels: int, channels: tuple[int, ...], latent_dim: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = in_channels
+        for i, c in enumerate(channels):
+            layers.append(
+                Convolution(spatial_dims, c_in, c, strides=1 if i == 0 else 2, kernel_size=3, act="RELU", norm=None)
+            )
+            c_in = c
+        self.body = nn.Sequential(*layers)
+        conv = nn.Conv2d if spatial_dims == 2 else nn.Conv3d
+        self.head = conv(c_in, 2 * latent_dim, kernel_size=1)
+        nn.init.normal_(self.head.weight, std=0.01)
+        nn.init.zeros_(self.head.bias)
+        self.latent_dim = latent_dim
+
+    def forward(self, x: torch.Tensor) -> Independent:
+        h = self.body(x)
+        h = h.mean(dim=tuple(range(2, h.ndim)), keepdim=True)
+        params = self.head(h).flatten(1)
+        mu, log_sigma = params[:, : self.latent_dim], params[:, self.latent_dim :]
+        return Independent(Normal(mu, torch.exp(log_sigma.clamp(-10.0, 10.0))), 1)
+
+
+class ProbUNet(nn.Module):
+    """Probabilistic U-Net; see the module docstring.
+
+    Examples:
+        >>> m = ProbUNet(ProbUNetConfig(spatial_dims=2, channels=(4, 8), strides=(2,)))
+        >>> feats = m.features(torch.zeros(2, 1, 16, 16))
+        >>> m.decode(feats, m.prior(torch.zeros(2, 1, 16, 16)).mean).shape
+        torch.Size([2, 1, 16, 16])
+    """
+
+    def __init__(self, config: ProbUNetConfig) -> None:
+        super().__init__()
+        if not isinstance(config, ProbUNetConfig):
+            raise ValueError(f"ProbUNet needs a ProbUNetConfig, got {type(config).__name__}")
+        self.config = config
+        sd = config.spatial_dims
+        self.unet = build_segmenter(config.unet_config())
+        self.prior_net = _GaussianEncoder(sd, config.in_channels, config.channels, config.latent_dim)
+        self.posterior_net = _GaussianEncoder(sd, config.in_channels + 1, config.channels, config.latent_dim)
+        conv = nn.Conv2d if sd == 2 else nn.Conv3d
+        layers: list[nn.Module] = []
+        c_in = config.features + config.latent_dim
+        for _ in range(config.fcomb_layers - 1):
+            layers += [conv(c_in, config.features, kernel_size=1), nn.ReLU(inplace=True)]
+            c_in = config.features
+        layers.append(conv(c_in, 1, kernel_size=1))
+        self.fcomb = nn.Sequential(*layers)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """U-Net features ``(B, features, *spatial)`` (run once per image)."""
+        return F.relu(self.unet(x))
+
+    def prior(self, x: torch.Tensor) -> Independent:
+        """p(z | image): batch of ``latent_dim``-dimensional diagonal Gaussians."""
+        return self.prior_net(x)
+
+    def posterior(self, x: torch.Tensor, mask: torch.Tensor) -> Independent:
+        """q(z | image, mask); ``mask`` is ``(B, 1, *spatial)`` in {0, 1}."""
+        return self.posterior_net(torch.cat([x, mask.to(x.dtype)], dim=1))
+
+    def decode(self, features: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """fcomb: logits ``(B, 1, *spatial)`` from features ``(B, F, *spatial)`` and latents ``(B, L)``."""
+        zmap = z.reshape(*z.shape, *([1] * (features.ndim - 2))).expand(-1, -1, *features.shape[2:])
+        return self.fcomb(torch.cat([features, zmap], dim=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits at the prior mean (a deterministic 'best guess' segmentation)."""
+        return self.decode(self.features(x), self.prior(x).mean)
+
+
+def build_prob_unet(config: ProbUNetConfig) -> ProbUNet:
+    """Build a probabilistic U-Net from its config."""
+    return ProbUNet(config)
+
+
+def sample(
+    model: ProbUNet,
+    image: torch.Tensor,
+    n: int,
+    *,
+    generator: torch.Generator | None = None,
+    logits: bool = False,
+) -> torch.Tensor:
+    """Draw ``n`` segmentations from the prior, computing the U-Net features once.
+
+    Args:
+        model: a probabilistic U-Net (its mode is left as set; call ``eval()`` first for inference).
+        image: ``(B, C, *spatial)`` normalised input on the model's device.
+        n: samples per image.
+        generator: source of the latent draws (reproducible sampling).
+        logits: return logits instead of foreground probabilities.
+
+    Returns:
+        ``(n, B, *spatial)`` float32 foreground probabilities (or logits).
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    with torch.inference_mode():
+        feats = model.features(image)
+        prior = model.prior(image)
+        mu, sigma = prior.base_dist.loc, prior.base_dist.scale
+        eps = torch.randn((n, *mu.shape), generator=generator, device=mu.device if generator is None else "cpu")
+        z = (mu + sigma * eps.to(mu.device)).reshape(n * mu.shape[0], -1)
+        rep = feats.unsqueeze(0).expand(n, *feats.shape).reshape(n * feats.shape[0], *feats.shape[1:])
+        out = model.decode(rep, z)[:, 0].reshape(n, image.shape[0], *image.shape[2:])
+    return out.float() if logits else torch.sigmoid(out).float()
+
+
+@dataclass(frozen=True)
+class SampleSummary:
+    """Statistics of one image's samples.
+
+    Args:
+        mean: ``(*spatial)`` mean foreground probability.
+        variance: ``(*spatial)`` voxel variance of the binarised samples.
+        ged: mean pairwise ``1 - IoU`` among binarised samples (the sample-diversity term of GED;
+            empty-vs-empty pairs count 0).
+        samples: ``(n, *spatial)`` uint8 binarised samples.
+    """
+
+    mean: np.ndarray
+    variance: np.ndarray
+    ged: float
+    samples: np.ndarray
+
+
+def summarise_samples(probs: np.ndarray | torch.Tensor, *, threshold: float = 0.5) -> SampleSummary:
+    """Mean, voxel variance and sample diversity of ``(n, *spatial)`` sample probabilities of one image."""
+    from annotation.metrics.ged import pairwise_iou_matrix
+
+    p = probs.detach().cpu().numpy() if isinstance(probs, torch.Tensor) else np.asarray(probs)
+    binary = (p >= threshold).astype(np.uint8)
+    d = 1.0 - pairwise_iou_matrix(binary)
+    return SampleSummary(
+        mean=p.mean(0).astype(np.float32),
+        variance=binary.astype(np.float32).var(0),
+        ged=float(d.mean()),
+        samples=binary,
+    )
+
+
+# ----------------------------------------------------------------------------------- losses
+
+
+def sinkhorn_divergence(x: torch.Tensor, y: torch.Tensor, *, blur: float = 2.0) -> torch.Tensor:
+    """De-biased Sinkhorn divergence between point clouds ``x (B, N, V)`` and ``y (B, M, V)`` -> ``(B,)``."""
+    from geomloss import SamplesLoss
+
+    loss = SamplesLoss("sinkhorn", p=2, blur=blur, debias=True, scaling=0.8, backend="tensorized")
+    return loss(x, y)
+
+
+def _softmin(c: torch.Tensor, eps: float, log_w: torch.Tensor) -> torch.Tensor:
+    """``-eps log sum_j w_j exp(-c_ij / eps)``; c: (B, N, M), log_w: (B, M) -> (B, N)."""
+    return -eps * torch.logsumexp(log_w[:, None, :] - c / eps, dim=2)
+
+
+def hausdorff_divergence(x: torch.Tensor, y: torch.Tensor, *, blur: float = 2.0) -> torch.Tensor:
+    """Hausdorff divergence (Feydy) between uniform point clouds ``x (B, N, V)``, ``y (B, M, V)`` -> ``(B,)``.
+
+    Cost ``|x - y|^2 / 2`` (p = 2), ``eps = blur ** 2``.
+    """
+    eps = blur**2
+
+    def cost(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return 0.5 * torch.cdist(a, b).pow(2)
+
+    la = torch.full(x.shape[:2], -float(np.log(x.shape[1])), device=x.device, dtype=x.dtype)
+    lb = torch.full(y.shape[:2], -float(np.log(y.shape[1])), device=y.device, dtype=y.dtype)
+    s_b_at_x, s_a_at_x = _softmin(cost(x, y), eps, lb), _softmin(cost(x, x), eps, la)
+    s_a_at_y, s_b_at_y = _softmin(cost(y, x), eps, la), _softmin(cost(y, y), eps, lb)
+    return 0.5 * ((s_b_at_x - s_a_at_x).mean(1) + (s_a_at_y - s_b_at_y).mean(1))
+
+
+def focal_tversky_loss(
+    probs: torch.Tensor, target: torch.Tensor, *, alpha: float = 0.7, beta: float = 0.3, gamma: float = 0.75
+) -> torch.Tensor:
+    """Focal-Tversky loss (Abraham & Khan 2019), per item ``(B,)``; ``alpha`` weighs false negatives."""
+    p, t = probs.flatten(1), target.flatten(1).to(probs.dtype)
+    tp = (p * t).sum(1)
+    fn = ((1 - p) * t).sum(1)
+    fp = (p * (1 - t)).sum(1)
+    ti = (tp + 1.0) / (tp + alpha * fn + beta * fp + 1.0)
+    return (1.0 - ti).clamp_min(0).pow(gamma)
+
+
+def pulaski_loss(
+    model: ProbUNet,
+    image: torch.Tensor,
+    raters: torch.Tensor,
+    *,
+    distance: str = "sinkhorn",
+    beta: float = 1.0,
+    blur: float = 2.0,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """PULASki's training loss for a batch.
+
+    Args:
+        model: the probabilistic U-Net (train mode).
+        image: ``(B, C, *spatial)``.
+        raters: ``(B, N, *spatial)`` rater masks in {0, 1} (replicate raters to fill N when fewer).
+        distance: ``"sinkhorn"`` or ``"hausdorff"``.
+        beta: KL weight.
+        blur: geomloss blur (``eps = blur ** 2``) in units of the per-voxel cost.
+
+    Returns:
+        ``(loss, {"distance", "kl"})``; the loss is a mean over the batch.
+    """
+    if distance not in ("sinkhorn", "hausdorff"):
+        raise ValueError(f"distance must be 'sinkhorn' or 'hausdorff', got {distance!r}")
+    b, n = raters.shape[:2]
+    feats = model.features(image)
+    prior = model.prior(image)
+    rep_img = image.unsqueeze(1).expand(b, n, *image.shape[1:]).reshape(b * n, *image.shape[1:])
+    masks = raters.reshape(b * n, 1, *raters.shape[2:]).to(image.dtype)
+    post = model.posterior(rep_img, masks)
+    z = post.rsample()
+    rep_feats = feats.unsqueeze(1).expand(b, n, *feats.shape[1:]).reshape(b * n, *feats.shape[1:])
+    probs = torch.sigmoid(model.decode(rep_feats, z)).reshape(b, n, -1)
+    target = raters.reshape(b, n, -1).to(probs.dtype)
+    fn = sinkhorn_divergence if distance == "sinkhorn" else hausdorff_divergence
+    dist = fn(probs, target, blur=blur)
+    prior_rep = Independent(
+        Normal(
+            prior.base_dist.loc.repeat_interleave(n, 0),
+            prior.base_dist.scale.repeat_interleave(n, 0),
+        ),
+        1,
+    )
+    kl = kl_divergence(post, prior_rep).reshape(b, n).mean(1)
+    loss = (dist + beta * kl).mean()
+    return loss, {"distance": float(dist.mean().detach()), "kl": float(kl.mean().detach())}
+
+
+def baseline_loss(
+    model: ProbUNet,
+    image: torch.Tensor,
+    raters: torch.Tensor,
+    *,
+    beta: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Focal-Tversky + ``beta`` KL on one randomly chosen rater per item (the probabilistic U-Net baseline)."""
+    b, n = raters.shape[:2]
+    pick = torch.randint(0, n, (b,), generator=generator).to(raters.device)
+    target = raters[torch.arange(b, device=raters.device), pick].unsqueeze(1).to(image.dtype)
+    feats = model.features(image)
+    prior = model.prior(image)
+    post = model.posterior(image, target)
+    probs = torch.sigmoid(model.decode(feats, post.rsample()))
+    ft = focal_tversky_loss(probs, target)
+    kl = kl_divergence(post, prior)
+    # Focal-Tversky is a fraction in [0, 1]; the KL is per image: weigh the KL per voxel as in
+    # pixel-summed reconstruction losses would, i.e. divide by the voxel count.
+    vox = float(np.prod(image.shape[2:]))
+    loss = (ft + beta * kl / vox).mean()
+    return loss, {"distance": float(ft.mean().detach()), "kl": float(kl.mean().detach())}
+
+
+# --------------------------------------------------------------------------------- training
+
+
+@dataclass(frozen=True)
+class ProbTrainConfig:
+    """How a probabilistic U-Net is trained.
+
+    Args:
+        loss: ``"sinkhorn"`` / ``"hausdorff"`` (PULASki) or ``"focal_tversky"`` (baseline).
+        iterations: optimiser steps.
+        batch_size: items per step.
+        lr: Adam learning rate.
+        beta: KL weight.
+        blur: geomloss blur for PULASki.
+        seed: weights, batches, flips and latent draws.
+        net: the architecture.
+    """
+
+    loss: str = "sinkhorn"
+    iterations: int = 300
+    batch_size: int = 16
+    lr: float = 1e-3
+    beta: float = 1.0
+    blur: float = 2.0
+    seed: int = 0
+    net: ProbUNetConfig = ProbUNetConfig()
+
+    def __post_init__(self) -> None:
+        if self.loss not in _LOSSES:
+            raise ValueError(f"loss must be one of {_LOSSES}, got {self.loss!r}")
+        if self.iterations < 1 or self.batch_size < 1:
+            raise ValueError("iterations and batch_size must be >= 1")
+
+    def to_dict(self) -> JsonDict:
+        d = asdict(self)
+        d["net"] = self.net.to_dict()
+        return d
+
+
+@dataclass(frozen=True)
+class ProbTrainResult:
+    """A trained probabilistic U-Net (on CPU, eval mode) and its per-step losses."""
+
+    model: ProbUNet
+    losses: tuple[float, ...]
+    elapsed_s: float
+
+
+def train_prob_unet(
+    config: ProbTrainConfig,
+    images: np.ndarray,
+    raters: np.ndarray,
+    *,
+    device: torch.device,
+    progress: Callable[[float, dict[str, Any]], None] | None = None,
+) -> ProbTrainResult:
+    """Train on in-memory samples with random flips.
+
+    Args:
+        config: the run.
+        images: ``(S, C, *spatial)`` float32 normalised images.
+        raters: ``(S, N, *spatial)`` uint8 rater masks (missing raters replaced by repeats of present ones).
+        device: where to train.
+        progress: ``progress(fraction, {"loss", ...})`` every 50 steps.
+
+    Returns:
+        The model (CPU, eval mode) and its losses.
+    """
+    import time
+
+    if images.shape[0] != raters.shape[0] or images.shape[2:] != raters.shape[2:]:
+        raise ValueError(f"images {images.shape} and raters {raters.shape} do not match")
+    t0 = time.perf_counter()
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    model = build_prob_unet(config.net).to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    losses: list[float] = []
+    spatial_axes = tuple(range(2, images.ndim))
+    for step in range(config.iterations):
+        idx = rng.integers(0, images.shape[0], size=min(config.batch_size, images.shape[0]))
+        x, y = images[idx], raters[idx]
+        for ax in spatial_axes[-2:]:
+            if rng.random() < 0.5:
+                x, y = np.flip(x, ax), np.flip(y, ax)
+        xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
+        yt = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)).to(device)
+        if config.loss == "focal_tversky":
+            loss, info = baseline_loss(model, xt, yt, beta=config.beta, generator=gen)
+        else:
+            loss, info = pulaski_loss(model, xt, yt, distance=config.loss, beta=config.beta, blur=config.blur)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        if progress is not None and (step + 1) % 50 == 0:
+            progress((step + 1) / config.iterations, {"loss": float(np.mean(losses[-50:])), **info})
+    return ProbTrainResult(model=model.cpu().eval(), losses=tuple(losses), elapsed_s=time.perf_counter() - t0)
