@@ -15,7 +15,7 @@ const root = resolve(process.env.E2E_REPO_ROOT ?? join(here, "..", ".."));
 const frontend = join(here, "..", "..", "frontend");
 const require = createRequire(join(frontend, "package.json"));
 const { chromium } = require("playwright-core");
-const artifacts = join(root, "artifacts", "e2e");
+const artifacts = join(here, "..", "..", "artifacts", "e2e");
 const PASSWORD = process.env.E2E_PASSWORD ?? "concord-demo";
 const log = (...a) => console.error("[e2e]", ...a);
 
@@ -243,18 +243,15 @@ flow("two raters submit the same case; the manager sees its agreement", async (c
   await page.click("#submit");
   await page.waitForFunction(() => window.__concord?.lastSubmitted || document.querySelector(".errors .error"), null, { timeout: 20_000 });
   const v2 = await page.evaluate(() => window.__concord?.lastSubmitted);
-  expect(v2?.id, "annotator2's submit answered a version");
+  expect(v2?.id, `annotator2's submit answered a version (${await page.locator(".errors").innerText().catch(() => "")})`);
   shared.second = { caseId, versionId: v2.id };
   const agreement = await api("manager", `/api/cases/${caseId}/agreement/`);
   expect(agreement.status === 200, `manager reads the agreement (HTTP ${agreement.status}: ${JSON.stringify(agreement.body).slice(0, 200)})`);
   const structures = Object.values(agreement.body.structures ?? {});
-  expect(structures.length && typeof structures[0].mean_dice === "number", `agreement has a mean Dice per structure: ${JSON.stringify(agreement.body).slice(0, 300)}`);
-  const mpage = await newPage(browser, "dashboard");
-  await login(mpage, baseUrl, "manager");
-  await mpage.goto(`${baseUrl}/#/dashboard/demo`);
-  await mpage.waitForSelector(".dash-grid .panel, .dashboard .error", { timeout: 15_000 });
-  await mpage.waitForTimeout(1000);
-  await mpage.shot("overview");
+  const raters = agreement.body.rater_names ?? agreement.body.raters ?? [];
+  expect(typeof agreement.body.mean_dice === "number" && structures.length, `agreement has a mean Dice: ${JSON.stringify(agreement.body).slice(0, 300)}`);
+  expect(raters.includes("annotator1") && raters.includes("annotator2"), `agreement covers both raters (${raters})`);
+
 });
 
 flow("a blinded rater cannot open the other rater's label", async (ctx) => {
@@ -268,6 +265,35 @@ flow("a blinded rater cannot open the other rater's label", async (ctx) => {
   expect(!ids.includes(shared.first.versionId), `annotator2's label list hides annotator1's version (${JSON.stringify(ids)})`);
   const agreement = await api("annotator2", `/api/cases/${shared.first.caseId}/agreement/`);
   expect([403, 404].includes(agreement.status), `a blinded rater cannot read the agreement (HTTP ${agreement.status})`);
+});
+
+
+flow("manager dashboard: low-agreement case, raters side by side, adjudicate", async (ctx) => {
+  await annotationApi(ctx);
+  const { browser, baseUrl } = ctx;
+  expect(shared.second, "needs the two-rater case");
+  const caseId = shared.second.caseId;
+  const mpage = await newPage(browser, "dashboard");
+  await login(mpage, baseUrl, "manager");
+  await mpage.goto(`${baseUrl}/#/dashboard/demo`);
+  await mpage.waitForSelector(".dash-grid .panel, .dashboard .error", { timeout: 15_000 });
+  await mpage.waitForTimeout(500);
+  await mpage.shot("overview");
+  // the low-agreement list holds this case (two hand-painted strokes disagree with the imported raters)
+  const row = mpage.locator(".low-list li", { hasText: `Case ${caseId} ` }).first();
+  expect(await row.count(), "the case is listed among low-agreement cases");
+  await row.locator("button", { hasText: "Show raters" }).click();
+  await mpage.waitForSelector(".overlays canvas", { timeout: 15_000 });
+  await mpage.waitForTimeout(500);
+  const tableText = await row.innerText();
+  expect(/annotator1/.test(tableText) && /annotator2/.test(tableText), "the agreement detail names both raters");
+  await row.scrollIntoViewIfNeeded();
+  await mpage.shot("low-agreement");
+  await row.locator("button", { hasText: "Adjudicate" }).click();
+  await mpage.waitForSelector(".toast", { timeout: 15_000 });
+  const toastText = await mpage.locator(".toast").first().innerText();
+  expect(/adjudicated/i.test(toastText), `adjudication succeeded: ${toastText}`);
+  expect(!mpage.errors.length, `no page errors: ${mpage.errors.join(" | ")}`);
 });
 
 // ---------------------------------------------------------------- runner
@@ -286,6 +312,13 @@ async function main() {
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--enable-unsafe-swiftshader"],
   });
   const ctx = { browser, baseUrl, api: makeApi(baseUrl) };
+  // seed_demo gives every demo case its two imported raters, which fills raters_per_case=2; the
+  // manager raises it so annotator1 and annotator2 get cases from the queue.
+  const project = await ctx.api("manager", "/api/projects/demo/");
+  if (project.status === 200 && project.body.raters_per_case < 4) {
+    const r = await ctx.api("manager", "/api/projects/demo/", { method: "PATCH", json: { raters_per_case: 4 } });
+    log(`setup: raters_per_case 2 -> 4 (HTTP ${r.status})`);
+  }
   let passed = 0, failed = 0, skipped = 0;
   try {
     for (const f of flows) {

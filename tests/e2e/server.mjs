@@ -1,6 +1,6 @@
 // Start a throwaway Concord server for the e2e run: fresh CONCORD_VAR_DIR (SQLite inside), migrate, seed_demo.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,6 +25,9 @@ export async function startServer(root, log = () => {}) {
   const varDir = mkdtempSync(join(tmpdir(), "concord-e2e-"));
   const env = { ...process.env, CONCORD_VAR_DIR: varDir, DJANGO_DEBUG: process.env.DJANGO_DEBUG ?? "0" };
   delete env.DATABASE_URL;
+  // The embedded (filesystem) Celery broker needs its folders before anything is enqueued;
+  // run.sh gets them from the worker it starts, this server runs without one.
+  for (const d of ["queue", "control", "processed"]) mkdirSync(join(varDir, "broker", d), { recursive: true });
   for (const args of [["migrate", "-v0"], ["seed_demo"]]) {
     log(`manage.py ${args.join(" ")}`);
     const r = spawnSync(python(root), ["manage.py", ...args], { cwd: root, env, encoding: "utf8", timeout: 600_000 });

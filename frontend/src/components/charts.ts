@@ -69,3 +69,10 @@ export function histogram(values: number[], title: string, lo = 0, hi = 1, n = 1
   root.append(svg("text", { x: w - 10, y: hgt + 13, "text-anchor": "end", class: "chart-value" }, hi.toFixed(1)));
   return root;
 }
+
+/** A histogram already binned by the server: bins are edges (n+1), counts n. */
+export function binnedHistogram(bins: number[], counts: number[], title: string): SVGElement {
+  const values: number[] = [];
+  counts.forEach((c, i) => { for (let k = 0; k < c; k++) values.push((bins[i] + bins[i + 1]) / 2); });
+  return histogram(values, title, bins[0], bins[bins.length - 1], counts.length);
+}

@@ -101,13 +101,12 @@ export function workspace(opts: WorkspaceOptions): WorkspaceHandle {
     h("fieldset", {}, h("legend", {}, "Brush"), sizeInput, sizeOut, h("kbd", {}, "[ ]")),
     h("fieldset", {}, h("legend", {}, "Window"), ...presetButtons),
     h("fieldset", {}, h("legend", {}, "Edit"), undoBtn, redoBtn),
-    h("div", { class: "toolbar-end" }, saveBadge, submitBtn),
   );
 
   const el = h(
     "section",
     { class: "workspace", "aria-label": "Annotation workspace" },
-    h("header", { class: "ws-head" }, title, status, loadArea),
+    h("header", { class: "ws-head" }, title, status, loadArea, h("div", { class: "toolbar-end" }, saveBadge, submitBtn)),
     errors,
     toolbar,
     h("div", { class: "ws-body" }, h("div", { class: "canvas-wrap" }, canvas), shortcutsPanel),

@@ -2,10 +2,11 @@ import { apiJson } from "@/lib/api-client";
 import type { Job } from "@/types/domain";
 
 export interface ProjectStats {
-  progress?: { total: number; labelled: number; in_progress: number };
+  progress?: { total: number; labelled?: number; closed?: number; new?: number; in_progress?: number; assignments_open?: number };
   throughput?: { rater: string; cases_per_hour: number; submitted: number }[];
-  agreement_distribution?: (number | { case_id?: number; mean_dice?: number; value?: number })[];
-  per_rater?: { rater: string; sensitivity: number; specificity: number }[];
+  agreement_distribution?: { bins: number[]; counts: number[] } | (number | { mean_dice?: number })[];
+  agreement_over_time?: { date: string; mean_dice: number; cases: number }[];
+  per_rater?: { rater: string; sensitivity: number; specificity: number; cases?: number; mean_dice?: number }[];
   low_agreement?: { case_id: number; mean_dice: number; name?: string }[];
   learning_curve?: Record<string, unknown>[];
   models?: Record<string, unknown>[];

@@ -1,11 +1,11 @@
 /** The manager dashboard: progress, throughput, agreement, STAPLE per rater, low-agreement cases, models, audits, jobs. */
 import { ApiError } from "@/lib/api-client";
 import { h, clear } from "@/lib/dom";
-import { barChart, histogram, lineChart } from "@/components/charts";
+import { barChart, binnedHistogram, histogram, lineChart } from "@/components/charts";
 import { emptyState, errorBanner, toast } from "@/components/error-banner";
 import { progressBar } from "@/components/progress-bar";
 import { adjudicate } from "@/features/dashboard/api/adjudicate";
-import { getAgreement } from "@/features/dashboard/api/get-agreement";
+import { getAgreement, type Agreement } from "@/features/dashboard/api/get-agreement";
 import { getJobs } from "@/features/dashboard/api/get-jobs";
 import { getStats, type ProjectStats } from "@/features/dashboard/api/get-stats";
 import { startTraining } from "@/features/dashboard/api/train";
@@ -27,6 +27,16 @@ function genericTable(rows: Record<string, unknown>[], caption: string): HTMLEle
 function num(r: Record<string, unknown>, ...keys: string[]): number | undefined {
   for (const k of keys) if (typeof r[k] === "number") return r[k] as number;
   return undefined;
+}
+
+function agreementTables(a: Agreement): HTMLElement {
+  const raters = a.rater_names ?? a.raters ?? [];
+  const structs = Object.entries(a.structures ?? {});
+  const perStructure = genericTable(structs.map(([k, v]) => ({ structure: k, mean_dice: v.mean_pairwise_dice ?? v.mean_dice, fleiss_kappa: v.fleiss_kappa, krippendorff_alpha: v.krippendorff_alpha })),
+    `Case mean Dice ${a.mean_dice?.toFixed(3) ?? "—"}${a.flagged ? " (flagged for adjudication)" : ""}`);
+  const [, first] = structs[0] ?? [];
+  const perRater = first ? genericTable(raters.map((r, i) => ({ rater: r, staple_sensitivity: first.staple_sensitivity?.[i], staple_specificity: first.staple_specificity?.[i], volume_mm3: first.volume_mm3?.[i] })), "Per rater (first structure)") : null;
+  return h("div", {}, perStructure, perRater);
 }
 
 function jobsPanel(jobs: Job[]): HTMLElement {
@@ -72,7 +82,7 @@ export function dashboard(project: Project): { el: HTMLElement; destroy(): void 
       detail.replaceChildren(h("p", { class: "muted" }, "Loading raters' labels…"));
       const [overlays, agreement] = await Promise.all([
         raterOverlays(c.case_id),
-        getAgreement(c.case_id).then((a) => genericTable(Object.entries(a.structures).map(([k, v]) => ({ structure: k, mean_dice: v.mean_dice, hd95: v.hd95, fleiss_kappa: v.fleiss_kappa })), `Raters: ${a.raters.join(", ")}`),
+        getAgreement(c.case_id).then(agreementTables,
           (e) => errorBanner(`Agreement: ${(e as Error).message}`)),
       ]);
       const method = h("select", { "aria-label": "Adjudication method" }, h("option", { value: "staple" }, "STAPLE"), h("option", { value: "majority" }, "Majority vote"));
@@ -89,18 +99,25 @@ export function dashboard(project: Project): { el: HTMLElement; destroy(): void 
 
   function renderStats(s: ProjectStats): void {
     const p = s.progress;
-    const dist = (s.agreement_distribution ?? []).map((d) => (typeof d === "number" ? d : d.mean_dice ?? d.value ?? 0));
+    const ad = s.agreement_distribution;
+    const distChart = !ad ? null
+      : Array.isArray(ad) ? (ad.length ? histogram(ad.map((d) => (typeof d === "number" ? d : d.mean_dice ?? 0)), "Histogram of per-case mean Dice") : null)
+      : ad.counts.some((c) => c > 0) ? binnedHistogram(ad.bins, ad.counts, "Histogram of per-case mean Dice") : null;
+    const overTime = (s.agreement_over_time ?? []).map((r, i) => [i, r.mean_dice] as [number, number]);
+    const labelled = p ? (p.labelled ?? p.closed ?? 0) : 0;
     const curve = (s.learning_curve ?? []).map((r, i) => [num(r, "n_labels", "labels", "step", "x") ?? i, num(r, "dice", "val_dice", "metric", "y") ?? 0] as [number, number]);
     const audits = s.audits ?? [];
     const auditBars = audits.map((a) => ({ label: String(a.group ?? a.attribute ?? a.name ?? "?"), value: num(a, "dice", "metric", "value", "gap") ?? 0 }));
     body.replaceChildren(
       panel("Progress",
-        p ? h("div", {}, progressBar(p.total ? p.labelled / p.total : 0, "Labelled"),
-          h("p", {}, `${p.labelled} of ${p.total} cases labelled, ${p.in_progress} in progress`)) : emptyState("No progress figures yet.")),
+        p ? h("div", {}, progressBar(p.total ? labelled / p.total : 0, "Done"),
+          h("p", {}, `${labelled} of ${p.total} cases done · ${p.in_progress ?? 0} in progress · ${p.new ?? "?"} new · ${p.assignments_open ?? "?"} open assignments`),
+          h("a", { href: `#/queue/${project.slug}` }, "Open the queue")) : emptyState("No progress figures yet.")),
       panel("Throughput per rater",
         s.throughput?.length ? barChart(s.throughput.map((t) => ({ label: t.rater, value: t.cases_per_hour })), { title: "Cases per hour per rater", format: (v) => `${v.toFixed(1)}/h` }) : emptyState("No submissions yet.")),
       panel("Agreement distribution (mean Dice per case)",
-        dist.length ? histogram(dist, "Histogram of per-case mean Dice") : emptyState("No case has two submitted labels yet.")),
+        distChart ?? emptyState("No case has two submitted labels yet."),
+        overTime.length > 1 ? lineChart([{ name: "mean Dice per day", points: overTime }], "Agreement over time") : null),
       panel("Per-rater STAPLE sensitivity / specificity",
         s.per_rater?.length ? genericTable(s.per_rater as unknown as Record<string, unknown>[], "Estimated by STAPLE against the consensus") : emptyState("STAPLE has not run yet.")),
       panel("Low-agreement cases",
