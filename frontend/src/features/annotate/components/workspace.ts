@@ -266,6 +266,10 @@ export function workspace(opts: WorkspaceOptions): WorkspaceHandle {
     performance.mark("case-open");
     const debug = { state: "opening", viewer: null as Viewer | null, store: null as LabelStore | null, revision: () => revision, lastSubmitted: null as unknown };
     (window as unknown as { __concord: unknown }).__concord = debug;
+    // WebGL setup runs while the case and its coarse level are fetched
+    viewer = new Viewer(canvas);
+    debug.viewer = viewer;
+    const attached = viewer.attach().then(() => null, (e: Error) => e);
     try {
       caseData = await getCase(opts.caseId);
     } catch (e) {
@@ -283,19 +287,18 @@ export function workspace(opts: WorkspaceOptions): WorkspaceHandle {
     }
     if (!opts.preset) presetId = defaultPreset(vol.modality);
     reflect();
-    viewer = new Viewer(canvas);
-    debug.viewer = viewer;
-    try {
-      await viewer.attach();
-    } catch (e) {
-      showError(`This browser cannot show 3D images (WebGL2 is needed): ${(e as Error).message}`);
+    const levels = vol.levels ?? 1;
+    const coarseP = readLevel(caseData.id, vol, Math.max(0, levels - 1));
+    coarseP.catch(() => undefined);
+    const attachError = await attached;
+    if (attachError) {
+      showError(`This browser cannot show 3D images (WebGL2 is needed): ${attachError.message}`);
       debug.state = "error";
       return;
     }
-    const levels = vol.levels ?? 1;
     try {
       status.textContent = "Loading preview…";
-      const coarse = await readLevel(caseData.id, vol, Math.max(0, levels - 1));
+      const coarse = await coarseP;
       if (destroyed) return;
       await viewer.loadVolume(coarse, windowFor(presetId));
       if (presetId === "auto") applyWindow();
