@@ -55,8 +55,11 @@ class ProjectQueueViewSet(viewsets.GenericViewSet):
         a = assignment.next_assignment(project=project, rater=request.user)
         if a is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        draft = drafts.get_or_create_draft(case=a.case, rater=request.user)
-        return Response(s.NextCaseSerializer({"case": a.case, "assignment": a, "draft": draft}).data)
+        # The draft's array is created on first use (GET draft), keeping this call a few queries.
+        draft = Draft.objects.filter(case=a.case, rater=request.user).first()
+        data = s.NextCaseSerializer({"case": a.case, "assignment": a}).data
+        data["draft"] = s.DraftSerializer(draft).data if draft else {"id": None, "revision": 0, "label": None}
+        return Response(data)
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["get"])

@@ -43,7 +43,7 @@ class AssignmentSerializer(serializers.ModelSerializer):
 class NextCaseSerializer(serializers.Serializer):
     case = CaseSerializer()
     assignment = AssignmentSerializer()
-    draft = DraftSerializer()
+    draft = DraftSerializer(required=False)
 
 
 class SubmitSerializer(serializers.Serializer):
