@@ -31,7 +31,7 @@ def _store(settings, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+def _celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     """A real ``celery worker`` process on the test database and the Redis broker."""
     import redis
 
@@ -80,3 +80,18 @@ def wait_for_job(job_id: int, *, timeout: float = 120.0):
             return job
         time.sleep(0.25)
     raise AssertionError(f"job {job_id} did not finish in {timeout} s (status {job.status}, {job.message})")
+
+
+@pytest.fixture
+def celery_worker(_celery_worker_process, transactional_db):
+    """The worker, for one test; afterwards waits for the test's jobs to finish before the
+    database is flushed (a worker writing during the flush would deadlock it)."""
+    yield _celery_worker_process
+    from core.models import Job, JobStatus
+
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if not Job.objects.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).exists():
+            break
+        time.sleep(0.3)
+    time.sleep(0.5)  # let the worker finish acknowledging its last message
