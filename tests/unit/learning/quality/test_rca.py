@@ -1,0 +1,56 @@
+"""RCA on synthetic image/label pairs: a perfect prediction scores near 1, an empty one near 0."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from learning.quality.rca import image_features, rca_case_slices, rca_predict
+
+
+def make_pair(seed: int, size: int = 48) -> tuple[np.ndarray, np.ndarray]:
+    """A smooth image with a bright ellipse and its label, randomly shifted."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    cy, cx = size / 2 + rng.uniform(-4, 4, 2)
+    ry, rx = rng.uniform(6, 10, 2)
+    label = (((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 < 1).astype(np.uint8)
+    image = ndimage.gaussian_filter(label.astype(np.float32) * 200 + 20, 1.0) + rng.normal(0, 2, label.shape)
+    return image.astype(np.float32), label
+
+
+@pytest.fixture(scope="module")
+def references():
+    pairs = [make_pair(s) for s in range(8)]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def test_perfect_prediction_scores_high(references) -> None:
+    image, label = make_pair(100)
+    r = rca_predict(image, label, *references, k=3)
+    assert r.predicted_dice > 0.8
+    assert r.dices.shape == (3,) and r.mean_dice <= r.predicted_dice
+
+
+def test_empty_prediction_scores_zero(references) -> None:
+    image, label = make_pair(101)
+    r = rca_predict(image, np.zeros_like(label), *references, k=3)
+    assert r.predicted_dice == pytest.approx(0.0)
+
+
+def test_bad_prediction_scores_lower(references) -> None:
+    image, label = make_pair(102)
+    bad = np.roll(label, 12, axis=1)
+    assert rca_predict(image, bad, *references, k=3).predicted_dice < rca_predict(image, label, *references, k=3).predicted_dice
+
+
+def test_slices_wrapper(references) -> None:
+    image, label = make_pair(103)
+    vol, lab = np.stack([image, image]), np.stack([label, np.zeros_like(label)])
+    assert rca_case_slices(vol, lab, *references, k=2) > 0.8
+    assert rca_case_slices(vol, np.zeros_like(lab), *references, k=2) == 0.0
+
+
+def test_image_features_shape() -> None:
+    assert image_features(np.random.default_rng(0).random((30, 40))).shape == (64,)
