@@ -7,6 +7,8 @@ scripts/bootstrap.sh
 export DJANGO_SETTINGS_MODULE=core.settings
 PORT=${PORT:-8000}
 PY=.venv/bin/python
+VAR=${CONCORD_VAR_DIR:-$PWD/var}
+mkdir -p "$VAR/broker/queue" "$VAR/broker/control"   # the server-less broker's folders
 $PY manage.py migrate --noinput -v 0
 $PY manage.py collectstatic --noinput -v 0
 $PY manage.py seed_demo

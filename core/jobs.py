@@ -8,9 +8,11 @@ message, and queue routing (``cpu`` / ``gpu``) lives in ``workers/routing.py``, 
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -32,6 +34,9 @@ def _client() -> Celery:
     """A Celery app used only to send messages; configured from Django settings (CELERY_*)."""
     app = Celery("concord", set_as_current=False)
     app.config_from_object("django.conf:settings", namespace="CELERY")
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):  # the embedded broker's folders
+        for folder in settings.CELERY_BROKER_TRANSPORT_OPTIONS.values():
+            Path(folder).mkdir(parents=True, exist_ok=True)
     return app
 
 
