@@ -1,0 +1,57 @@
+"""Learning API for managers: policy, train request (with the lock), curve and models; roles."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from core.models import Role
+from core.services.projects import create_project, set_member
+from learning.models import ModelStatus, ModelVersion
+
+pytestmark = pytest.mark.django_db
+
+
+def _client(user) -> APIClient:
+    c = APIClient()
+    c.force_authenticate(user)
+    return c
+
+
+@pytest.fixture
+def people():
+    users = get_user_model().objects
+    manager, annotator = users.create_user("lm", password="x" * 10), users.create_user("la", password="x" * 10)
+    project = create_project(slug="lp", owner=manager)
+    set_member(project=project, user=annotator, role=Role.ANNOTATOR)
+    return project, _client(manager), _client(annotator)
+
+
+def test_policy_train_and_learning_view(people):
+    project, m, a = people
+    assert a.get("/api/projects/lp/learning/").status_code == 403
+    assert a.post("/api/projects/lp/train/").status_code == 403
+    r = m.patch("/api/projects/lp/learning/", {"retrain_cron": "30 2 * * *", "retrain_after_consensus": 5},
+                format="json")
+    assert r.status_code == 200 and r.json()["policy"]["retrain_after_consensus"] == 5
+    bad = m.patch("/api/projects/lp/learning/", {"retrain_cron": "nightly"}, format="json")
+    assert bad.status_code == 400 and "5 fields" in bad.json()["detail"]
+    first = m.post("/api/projects/lp/train/", {"kind": "segmenter"}, format="json")
+    again = m.post("/api/projects/lp/train/", {"kind": "segmenter"}, format="json")
+    assert first.status_code == again.status_code == 202
+    assert first.json()["id"] == again.json()["id"], "a second request while one is queued starts nothing new"
+    view = m.get("/api/projects/lp/learning/").json()
+    assert view["training_job"]["id"] == first.json()["id"] and view["pending"] == ["segmenter"]
+    assert view["models"] == [] and view["curve"] == []
+    assert m.post("/api/projects/lp/train/", {"kind": "pulaski"}, format="json").status_code == 400
+
+
+def test_rollback_needs_a_previous_version(people):
+    project, m, _ = people
+    assert m.post("/api/projects/lp/rollback/", {}, format="json").status_code == 404
+    ModelVersion.objects.create(project=project, number=1, status=ModelStatus.PROMOTED, config={},
+                                weights_url="x", weights_sha256="0", inputs_key="a",
+                                promoted_at="2026-01-01T00:00:00Z")
+    r = m.post("/api/projects/lp/rollback/", {}, format="json")
+    assert r.status_code == 409 and "nothing to roll back" in r.json()["detail"]
