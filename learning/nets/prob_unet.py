@@ -196,6 +196,35 @@ class ProbUNet(nn.Module):
         zmap = z.reshape(*z.shape, *([1] * (features.ndim - 2))).expand(-1, -1, *features.shape[2:])
         return self.fcomb(torch.cat([features, zmap], dim=1))
 
+    def decode_many(self, features: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """fcomb for ``n`` latents per image without copying the features ``n`` times.
+
+        The first 1x1 convolution is linear in ``[features; z]``, so its feature part is computed once
+        and the latent part is added per sample (exactly equal to ``decode`` on each latent).
+
+        Args:
+            features: ``(B, F, *spatial)``.
+            z: ``(n, B, L)``.
+
+        Returns:
+            ``(n, B, *spatial)`` logits.
+        """
+        first = self.fcomb[0]
+        nf = self.config.features
+        w = first.weight.flatten(1)  # (C_out, F + L)
+        sd = features.ndim - 2
+        if len(self.fcomb) == 1:
+            base = F.conv2d(features, first.weight[:, :nf]) if sd == 2 else F.conv3d(features, first.weight[:, :nf])
+            lat = z @ w[:, nf:].T + first.bias  # (n, B, C_out)
+            return (base.unsqueeze(0) + lat.reshape(*lat.shape, *([1] * sd)))[:, :, 0]
+        conv = F.conv2d if sd == 2 else F.conv3d
+        base = conv(features, first.weight[:, :nf])  # (B, C, *spatial), no bias
+        lat = z @ w[:, nf:].T + first.bias  # (n, B, C)
+        h = base.unsqueeze(0) + lat.reshape(*lat.shape, *([1] * sd))  # (n, B, C, *spatial)
+        h = h.reshape(-1, *h.shape[2:])
+        h = self.fcomb[1:](h)
+        return h[:, 0].reshape(z.shape[0], features.shape[0], *features.shape[2:])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits at the prior mean (a deterministic 'best guess' segmentation)."""
         return self.decode(self.features(x), self.prior(x).mean)
@@ -233,9 +262,8 @@ def sample(
         prior = model.prior(image)
         mu, sigma = prior.base_dist.loc, prior.base_dist.scale
         eps = torch.randn((n, *mu.shape), generator=generator, device=mu.device if generator is None else "cpu")
-        z = (mu + sigma * eps.to(mu.device)).reshape(n * mu.shape[0], -1)
-        rep = feats.unsqueeze(0).expand(n, *feats.shape).reshape(n * feats.shape[0], *feats.shape[1:])
-        out = model.decode(rep, z)[:, 0].reshape(n, image.shape[0], *image.shape[2:])
+        z = mu + sigma * eps.to(mu.device)  # (n, B, L)
+        out = model.decode_many(feats, z)
     return out.float() if logits else torch.sigmoid(out).float()
 
 

@@ -98,3 +98,15 @@ def test_baseline_trains() -> None:
     cfg = ProbTrainConfig(loss="focal_tversky", iterations=20, batch_size=8, lr=3e-3, net=TINY2)
     res = train_prob_unet(cfg, imgs, raters, device=torch.device("cpu"))
     assert np.mean(res.losses[-5:]) < np.mean(res.losses[:5])
+
+
+@pytest.mark.parametrize("cfg", [TINY2, TINY3], ids=["2d", "3d"])
+def test_decode_many_equals_decode(cfg: ProbUNetConfig) -> None:
+    torch.manual_seed(0)
+    m = build_prob_unet(cfg).eval()
+    x = torch.rand(2, 1, *([8] * cfg.spatial_dims))
+    feats = m.features(x)
+    z = torch.randn(3, 2, cfg.latent_dim)
+    many = m.decode_many(feats, z)
+    for i in range(3):
+        torch.testing.assert_close(many[i], m.decode(feats, z[i])[:, 0], rtol=1e-5, atol=1e-5)

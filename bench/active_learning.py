@@ -1,0 +1,149 @@
+"""Bench: which acquisition strategy reaches full-data quality with the fewest labelled cases?
+
+Runs ``learning.simulation`` for every strategy over several seeds on a folder in the LIDC layout
+(default: the shared LIDC crops), prints per-strategy area under the learning curve (mean ± sd over
+seeds) and the labelled fraction needed to reach 95% of the full-data Dice, writes the curves as JSON
+and a PNG next to ``--out``, and prints as the LAST stdout line one JSON object whose ``speedup`` is
+random's labelled fraction to 95% divided by the best strategy's (random's fraction is taken as
+the largest fraction simulated when it never gets there; then the speedup is a lower bound and
+``speedup_is_lower_bound`` is true).
+
+    python bench/active_learning.py [--data PATH] [--seeds 3] [--rounds 4] [--batch 8] [--iterations 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from learning.device import pick_device  # noqa: E402
+from learning.simulation import (  # noqa: E402
+    STRATEGIES,
+    SimulationConfig,
+    area_under_curve,
+    labelled_fraction_to_reach,
+    load_cases,
+    save_plot,
+    simulate_cases,
+)
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "lidc"
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(
+    *,
+    data: Path = DEFAULT_DATA,
+    seeds: int = 3,
+    rounds: int = 4,
+    batch: int = 8,
+    iterations: int = 300,
+    max_cases: int = 200,
+    strategies: tuple[str, ...] = STRATEGIES,
+    out: Path = Path("var/bench-active-learning"),
+    device: str | None = None,
+    threads: int = 1,
+) -> dict[str, object]:
+    torch.set_num_threads(threads)
+    dev = pick_device(device)
+    cfg = replace(SimulationConfig(), rounds=rounds, batch=batch, iterations=iterations, max_cases=max_cases)
+    t0 = time.perf_counter()
+    results = []
+    for seed in range(seeds):
+        cases = load_cases(data, crop=cfg.crop, min_slices=cfg.min_slices, max_cases=cfg.max_cases,
+                           rng=np.random.default_rng([seed, 0]))
+        log(f"seed {seed}: {len(cases)} cases loaded ({time.perf_counter() - t0:.0f}s)")
+        cache: dict[object, object] = {}
+        full: float | None = None
+        for strat in strategies:
+            r = simulate_cases(cases, strategy=strat, seed=seed, config=cfg, device=dev, log=log,
+                               full_data_dice=full, cache=cache)
+            full = r.full_data_dice
+            results.append(r)
+            log(f"  {strat} seed {seed} done in {r.elapsed_s:.0f}s (total {time.perf_counter() - t0:.0f}s)")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "curves.json").write_text(json.dumps([r.to_dict() for r in results], indent=1))
+    save_plot(results, out / "curves.png")
+
+    summary: dict[str, dict[str, object]] = {}
+    max_frac = max(r.fractions[-1] for r in results)
+    for strat in strategies:
+        rs = [r for r in results if r.strategy == strat]
+        aucs = [area_under_curve(r.fractions, r.dices) for r in rs]
+        f = np.mean([r.fractions for r in rs], axis=0)
+        d = np.mean([r.dices for r in rs], axis=0)
+        full = float(np.mean([r.full_data_dice for r in rs]))
+        to95 = labelled_fraction_to_reach(f, d, 0.95 * full)
+        per_seed = [labelled_fraction_to_reach(r.fractions, r.dices, 0.95 * r.full_data_dice) for r in rs]
+        summary[strat] = {
+            "auc_mean": float(np.mean(aucs)),
+            "auc_sd": float(np.std(aucs)),
+            "aucs": aucs,
+            "fraction_to_95_mean_curve": to95,
+            "fraction_to_95_per_seed": per_seed,
+            "final_dice_mean": float(d[-1]),
+        }
+        log(f"{strat:>20}: AUC {np.mean(aucs):.3f} ± {np.std(aucs):.3f}  fraction to 95%: {to95}  "
+            f"final Dice {d[-1]:.3f}")
+    full_dice = float(np.mean([r.full_data_dice for r in results if r.strategy == strategies[0]]))
+    rand = summary.get("random", {}).get("fraction_to_95_mean_curve")
+    others = {s: v for s, v in summary.items() if s != "random"}
+    best = max(others, key=lambda s: others[s]["auc_mean"]) if others else "random"  # type: ignore[arg-type,return-value]
+    best_frac = summary[best]["fraction_to_95_mean_curve"]
+    lower_bound = rand is None
+    rand_frac = max_frac if rand is None else rand
+    speedup = float(rand_frac) / float(best_frac) if best_frac else None  # type: ignore[arg-type]
+    wins = sum(a > b for a, b in zip(summary[best]["aucs"], summary["random"]["aucs"])) if "random" in summary else 0  # type: ignore[arg-type]
+    return {
+        "bench": "active_learning",
+        "best_strategy": best,
+        "speedup": speedup,
+        "speedup_is_lower_bound": lower_bound,
+        "best_fraction_to_95": best_frac,
+        "random_fraction_to_95": rand,
+        "best_beats_random_auc_seeds": f"{wins}/{seeds}",
+        "full_data_dice": full_dice,
+        "strategies": summary,
+        "seeds": seeds,
+        "rounds": rounds,
+        "batch": batch,
+        "iterations": iterations,
+        "max_cases": max_cases,
+        "pool_cases": results[0].pool,
+        "test_cases": results[0].test,
+        "elapsed_s": time.perf_counter() - t0,
+        "device": str(dev),
+        "threads": threads,
+        "torch": torch.__version__,
+    }
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--iterations", type=int, default=300)
+    ap.add_argument("--max-cases", type=int, default=200)
+    ap.add_argument("--strategies", default=",".join(STRATEGIES))
+    ap.add_argument("--out", type=Path, default=Path("var/bench-active-learning"))
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 avoids over-subscription)")
+    a = ap.parse_args()
+    res = run(data=a.data, seeds=a.seeds, rounds=a.rounds, batch=a.batch, iterations=a.iterations,
+              max_cases=a.max_cases, strategies=tuple(a.strategies.split(",")), out=a.out, device=a.device,
+              threads=a.threads)
+    print(json.dumps(res))

@@ -1,0 +1,309 @@
+"""Bench: do Concord's uncertainty and quality estimates track real errors on LIDC, and what do they cost?
+
+On LIDC nodule crops (centre 64x64, 2D slices as samples, split by patient), trains a MONAI U-Net
+segmenter (learning.train, dropout 0.1), PULASki (Sinkhorn) and the Focal-Tversky probabilistic
+U-Net baseline, and a shape DAE; then on TEST patients reports:
+  - GED (d = 1 - IoU, d(empty, empty) = 0) and Hungarian-matched IoU between 16 samples and the
+    case's non-empty rater masks (3D per case), for PULASki and the baseline;
+  - Spearman correlation of each case-level uncertainty with the segmenter's error (1 - Dice vs the
+    majority consensus): PULASki voxel variance and sample diversity, anatomical (DAE) deviation,
+    MC-dropout entropy (5 passes), flip-TTA variance, each aggregated as mean and as fg_ratio;
+  - RCA predicted vs true Dice (Pearson r, MAE), 2D per-slice registration to k = 3 references;
+  - a synthetic-bias experiment: segmenters trained on ONE subgroup only (contrast / no contrast,
+    thin / thick slices); the bias audit on RCA-estimated Dice predicts the sign of the true ΔDSC;
+  - OOD AUROC (Mahalanobis and kNN on PCA bottleneck features) for detecting failed cases (Dice < 0.5);
+  - each uncertainty's cost relative to one forward pass (median of repeats).
+The LAST stdout line is one JSON object; ``speedup`` = (MC-dropout cost / one pass) / (anatomical cost
+/ one pass).
+
+    python bench/uncertainty.py [--data PATH] [--max-cases 360] [--seg-iterations 600] [--prob-iterations 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import pearsonr, spearmanr
+from sklearn.metrics import roc_auc_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from annotation.metrics.ged import ged, hungarian_iou  # noqa: E402
+from annotation.metrics.overlap import dice  # noqa: E402
+from learning.device import pick_device  # noqa: E402
+from learning.nets.prob_unet import ProbTrainConfig, ProbUNetConfig, sample, train_prob_unet  # noqa: E402
+from learning.nets.shape_dae import ShapeDAEConfig, train_shape_dae  # noqa: E402
+from learning.quality import FeatureOOD, bias_audit, image_features, rca_case_slices  # noqa: E402
+from learning.simulation import SimulationConfig, load_cases, split_by_patient  # noqa: E402
+from learning.simulation.harness import case_features, consensus_of, rater_stack, train_segmenter  # noqa: E402
+from learning.uncertainty import (  # noqa: E402
+    aggregate,
+    anatomical_uncertainty,
+    foreground_probability,
+    mc_dropout_probs,
+    predictive_entropy,
+    tta_probs,
+)
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "lidc"
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def slices_of(cases) -> tuple[torch.Tensor, np.ndarray]:
+    x = np.concatenate([c.image.astype(np.float32) / 255.0 for c in cases])[:, None]
+    owner = np.concatenate([np.full(c.image.shape[0], i) for i, c in enumerate(cases)])
+    return torch.from_numpy(x), owner
+
+
+def per_case(a: np.ndarray, owner: np.ndarray, n: int, axis: int = 0) -> list[np.ndarray]:
+    return [np.take(a, np.nonzero(owner == i)[0], axis=axis) for i in range(n)]
+
+
+def timed(fn, repeats: int) -> float:
+    fn()  # warm-up
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts))
+
+
+def rca_dice(cases, preds, refs_img, refs_lab, ref_feats, k: int) -> np.ndarray:
+    return np.array([
+        rca_case_slices(c.image.astype(np.float32), p, refs_img, refs_lab, ref_features=ref_feats, k=k)
+        for c, p in zip(cases, preds)
+    ])
+
+
+def run(
+    *,
+    data: Path = DEFAULT_DATA,
+    max_cases: int = 360,
+    seg_iterations: int = 600,
+    prob_iterations: int = 200,
+    dae_iterations: int = 300,
+    bias_iterations: int = 400,
+    n_samples: int = 16,
+    rca_k: int = 3,
+    n_refs: int = 300,
+    repeats: int = 5,
+    seed: int = 0,
+    device: str | None = None,
+    threads: int = 1,
+) -> dict[str, object]:
+    torch.set_num_threads(threads)
+    dev = pick_device(device)
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    cases = load_cases(data, crop=64, min_slices=1, max_cases=max_cases, rng=np.random.default_rng([seed, 0]))
+    tr, te = split_by_patient([c.patient_id for c in cases], test_fraction=0.25, rng=np.random.default_rng([seed, 1]))
+    train_c, test_c = [cases[i] for i in tr], [cases[i] for i in te]
+    train_l = [consensus_of(c.raters, "majority") for c in train_c]
+    test_l = [consensus_of(c.raters, "majority") for c in test_c]
+    log(f"{len(cases)} cases: {len(train_c)} train, {len(test_c)} test ({time.perf_counter() - t0:.0f}s)")
+
+    # ---- models
+    cfg = replace(SimulationConfig(), iterations=seg_iterations)
+    seg = train_segmenter(train_c, train_l, cfg, seed, dev)
+    log(f"segmenter trained ({time.perf_counter() - t0:.0f}s)")
+    xtr, _ = slices_of(train_c)
+    rtr = np.concatenate([rater_stack(c.raters).transpose(1, 0, 2, 3) for c in train_c]).astype(np.uint8)
+    net = ProbUNetConfig(spatial_dims=2, channels=(8, 16, 32), strides=(2, 2))
+    prob = {}
+    for loss in ("sinkhorn", "focal_tversky"):
+        pc = ProbTrainConfig(loss=loss, iterations=prob_iterations, batch_size=8, seed=seed, net=net)
+        res = train_prob_unet(pc, xtr.numpy(), rtr, device=dev,
+                              progress=lambda f, d, n=loss: log(f"  {n} {f:.0%} loss {d['loss']:.3f}"))
+        prob[loss] = res.model.to(dev).eval()
+        log(f"{loss} prob U-Net trained in {res.elapsed_s:.0f}s")
+    cons_slices = np.concatenate(train_l).astype(np.uint8)
+    dae = train_shape_dae(cons_slices, config=ShapeDAEConfig(spatial_dims=2), iterations=dae_iterations,
+                          rng=np.random.default_rng([seed, 5]), device=dev).to(dev)
+    log(f"shape DAE trained ({time.perf_counter() - t0:.0f}s)")
+
+    # ---- test predictions and uncertainties
+    x, owner = slices_of(test_c)
+    xd = x.to(dev)
+    n = len(test_c)
+    with torch.inference_mode():
+        p = foreground_probability(seg(xd)).cpu().numpy()
+    mc = mc_dropout_probs(seg, xd, n=5, seed=seed).cpu().numpy()
+    tta = tta_probs(seg, xd).cpu().numpy()
+    anat = anatomical_uncertainty(p, dae, device=dev)
+    gen = torch.Generator().manual_seed(seed)
+    samples = {k: sample(m, xd, n_samples, generator=gen).cpu().numpy() for k, m in prob.items()}
+    probs_case = per_case(p, owner, n)
+    preds = [(q >= 0.5).astype(np.uint8) for q in probs_case]
+    true_dice = np.array([dice(pr, lab) for pr, lab in zip(preds, test_l)])
+    err = 1.0 - true_dice
+
+    ged_res = {}
+    for k, s in samples.items():
+        sb = (s >= 0.5).astype(np.uint8)
+        per = per_case(sb, owner, n, axis=1)
+        g = [ged(ss, c.raters) for ss, c in zip(per, test_c)]
+        h = [hungarian_iou(ss, c.raters) for ss, c in zip(per, test_c)]
+        ged_res[k] = {"ged": float(np.mean(g)), "hungarian_iou": float(np.mean(h))}
+        log(f"{k}: GED {np.mean(g):.3f} Hungarian IoU {np.mean(h):.3f}")
+
+    maps = {
+        "mc_entropy": predictive_entropy(mc),
+        "tta_variance": tta.var(0),
+        "anatomical": anat,
+        "pulaski_variance": (samples["sinkhorn"] >= 0.5).astype(np.float32).var(0),
+    }
+    corr: dict[str, dict[str, float]] = {}
+    for name, m in maps.items():
+        mcase = per_case(m, owner, n)
+        for how in ("mean", "fg_ratio"):
+            sc = np.array([aggregate(u, how=how, foreground=q) for u, q in zip(mcase, probs_case)])
+            corr.setdefault(name, {})[how] = float(spearmanr(sc, err).statistic)
+    ps = per_case((samples["sinkhorn"] >= 0.5).astype(np.uint8), owner, n, axis=1)
+    from learning.nets.prob_unet import summarise_samples
+
+    div = np.array([summarise_samples(s.astype(np.float32)).ged for s in ps])
+    corr["pulaski_sample_diversity"] = {"mean": float(spearmanr(div, err).statistic)}
+    for name, d in corr.items():
+        log(f"Spearman(uncertainty, 1 - Dice) {name}: {d}")
+
+    # ---- costs relative to one forward pass
+    def fwd():
+        with torch.inference_mode():
+            foreground_probability(seg(xd))
+
+    def prob_fwd():
+        with torch.inference_mode():
+            prob["sinkhorn"](xd)
+
+    t_fwd = timed(fwd, repeats)
+    t_prob = timed(prob_fwd, repeats)
+    costs = {
+        "forward_s": t_fwd,
+        "mc_dropout_5": timed(lambda: mc_dropout_probs(seg, xd, n=5), repeats) / t_fwd,
+        "tta_4": timed(lambda: tta_probs(seg, xd), repeats) / t_fwd,
+        "anatomical": timed(lambda: (fwd(), anatomical_uncertainty(p, dae, device=dev)), repeats) / t_fwd,
+        "pulaski_8_vs_prob_forward": timed(lambda: sample(prob["sinkhorn"], xd, 8), repeats) / t_prob,
+        "pulaski_8_vs_segmenter_forward": timed(lambda: sample(prob["sinkhorn"], xd, 8), repeats) / t_fwd,
+    }
+    log(f"costs: {costs}")
+
+    # ---- RCA
+    ref_idx = [(i, z) for i, lab in enumerate(train_l) for z in range(lab.shape[0]) if lab[z].any()]
+    pick = rng.choice(len(ref_idx), size=min(n_refs, len(ref_idx)), replace=False)
+    refs_img = [train_c[ref_idx[j][0]].image[ref_idx[j][1]].astype(np.float32) for j in pick]
+    refs_lab = [train_l[ref_idx[j][0]][ref_idx[j][1]] for j in pick]
+    ref_feats = np.stack([image_features(r) for r in refs_img])
+    t_rca = time.perf_counter()
+    rca = rca_dice(test_c, preds, refs_img, refs_lab, ref_feats, rca_k)
+    rca_s = time.perf_counter() - t_rca
+    rca_r = float(pearsonr(rca, true_dice).statistic)
+    rca_mae = float(np.mean(np.abs(rca - true_dice)))
+    log(f"RCA: r {rca_r:.3f} MAE {rca_mae:.3f} ({rca_s:.0f}s for {n} cases)")
+
+    # ---- OOD for failure detection
+    fail = true_dice < 0.5
+    ftr = case_features(seg, train_c, dev)
+    fte = case_features(seg, test_c, dev)
+    ood = FeatureOOD(n_components=16, k=5).fit(ftr)
+    auroc = {}
+    for method in ("mahalanobis", "knn"):
+        sc = ood.score(fte, method=method)
+        auroc[method] = float(roc_auc_score(fail, sc)) if 0 < fail.sum() < n else float("nan")
+    log(f"OOD AUROC (failed = Dice < 0.5, {int(fail.sum())}/{n} failed): {auroc}")
+
+    # ---- synthetic bias: train on one subgroup only, audit RCA-estimated Dice per group
+    def thick(c) -> str:
+        return "thick" if float(c.attributes.get("slice_thickness", 0) or 0) >= 2.5 else "thin"
+
+    def contrast(c) -> str:
+        return "contrast" if str(c.attributes.get("contrast_used", "0")) == "1" else "none"
+
+    bias = []
+    for attr, fn in (("contrast", contrast), ("thickness", thick)):
+        labels_te = np.array([fn(c) for c in test_c])
+        for group in sorted(set(fn(c) for c in train_c)):
+            sel = [i for i, c in enumerate(train_c) if fn(c) == group]
+            if len(sel) < 8 or len(set(labels_te)) < 2:
+                continue
+            m = train_segmenter([train_c[i] for i in sel], [train_l[i] for i in sel],
+                                replace(cfg, iterations=bias_iterations), seed + 7, dev)
+            xb = xd
+            with torch.inference_mode():
+                pb = foreground_probability(m(xb)).cpu().numpy()
+            pr = [(q >= 0.5).astype(np.uint8) for q in per_case(pb, owner, n)]
+            td = np.array([dice(a, b) for a, b in zip(pr, test_l)])
+            est = rca_dice(test_c, pr, refs_img, refs_lab, ref_feats, rca_k)
+            audit = bias_audit(est, {attr: labels_te}, rng=np.random.default_rng([seed, 9]), true_dice=td,
+                               n_boot=1000, n_perm=1000)
+            c0 = audit.comparisons[0]
+            bias.append({
+                "attribute": attr, "trained_on": group, "group_a": c0.group_a, "group_b": c0.group_b,
+                "n_train": len(sel), "est_delta": c0.delta, "est_ci": [c0.ci_low, c0.ci_high], "est_p": c0.p_value,
+                "true_delta": c0.true_delta, "true_p": c0.true_p_value,
+                "sign_match": bool(np.sign(c0.delta) == np.sign(c0.true_delta or 0.0)),
+            })
+            log(f"bias {attr} trained on {group}: est Δ {c0.delta:+.3f} [{c0.ci_low:+.3f}, {c0.ci_high:+.3f}] "
+                f"p {c0.p_value:.3f}; true Δ {c0.true_delta:+.3f} p {c0.true_p_value:.3f}")
+    sign_acc = float(np.mean([b["sign_match"] for b in bias])) if bias else float("nan")
+
+    best_corr = max((v for d in corr.values() for v in d.values()), default=float("nan"))
+    return {
+        "bench": "uncertainty",
+        "speedup": costs["mc_dropout_5"] / costs["anatomical"],
+        "ged_pulaski": ged_res["sinkhorn"]["ged"],
+        "ged_baseline": ged_res["focal_tversky"]["ged"],
+        "hungarian_iou_pulaski": ged_res["sinkhorn"]["hungarian_iou"],
+        "hungarian_iou_baseline": ged_res["focal_tversky"]["hungarian_iou"],
+        "spearman": corr,
+        "best_spearman": best_corr,
+        "rca_pearson_r": rca_r,
+        "rca_mae": rca_mae,
+        "rca_s_per_case": rca_s / n,
+        "bias_sign_accuracy": sign_acc,
+        "bias_experiments": bias,
+        "ood_auroc": auroc,
+        "failed_cases": int(fail.sum()),
+        "cost_rel_forward": costs,
+        "test_mean_dice": float(true_dice.mean()),
+        "train_cases": len(train_c),
+        "test_cases": n,
+        "test_slices": int(len(x)),
+        "seg_iterations": seg_iterations,
+        "prob_iterations": prob_iterations,
+        "elapsed_s": time.perf_counter() - t0,
+        "device": str(dev),
+        "threads": threads,
+        "torch": torch.__version__,
+    }
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--max-cases", type=int, default=360)
+    ap.add_argument("--seg-iterations", type=int, default=600)
+    ap.add_argument("--prob-iterations", type=int, default=200)
+    ap.add_argument("--dae-iterations", type=int, default=300)
+    ap.add_argument("--bias-iterations", type=int, default=400)
+    ap.add_argument("--samples", type=int, default=16)
+    ap.add_argument("--rca-k", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args()
+    res = run(data=a.data, max_cases=a.max_cases, seg_iterations=a.seg_iterations, prob_iterations=a.prob_iterations,
+              dae_iterations=a.dae_iterations, bias_iterations=a.bias_iterations, n_samples=a.samples, rca_k=a.rca_k,
+              repeats=a.repeats, seed=a.seed, device=a.device, threads=a.threads)
+    print(json.dumps(res))
