@@ -180,6 +180,51 @@ flow("manager opens a case from the queue; views and 3D render are drawn", async
   expect(!page.errors.length, `no page errors: ${page.errors.join(" | ")}`);
 });
 
+flow("tools: brush, eraser, fill outline, smart grow, undo — by keyboard", async ({ browser, baseUrl }) => {
+  const page = await newPage(browser, "tools");
+  await login(page, baseUrl, process.env.E2E_VIEWER_USER ?? "manager");
+  await page.goto(`${baseUrl}/#/annotate/demo?case=1&preset=lung`);
+  await waitWorkspace(page);
+  const count = () => page.evaluate(() => window.__concord.store.count());
+  const t = await tileRect(page, 0);
+  const at = (fx, fy) => [t.x + t.w * fx, t.y + t.h * fy];
+  async function drag(points) {
+    await page.mouse.move(...at(...points[0]));
+    await page.mouse.down();
+    for (const p of points.slice(1)) await page.mouse.move(...at(...p), { steps: 4 });
+    await page.mouse.up();
+  }
+  await page.keyboard.press("d");
+  expect((await page.getAttribute("button[data-tool=brush]", "aria-pressed")) === "true", "D selects the brush");
+  const c0 = await count();
+  await drag([[0.2, 0.3], [0.4, 0.3]]);
+  const c1 = await count();
+  expect(c1 > c0, `brush paints (${c0} -> ${c1})`);
+  await page.keyboard.press("e");
+  await page.keyboard.press("]");
+  await page.keyboard.press("]");
+  await drag([[0.18, 0.3], [0.42, 0.3]]);
+  const c2 = await count();
+  expect(c2 < c1, `eraser removes (${c1} -> ${c2})`);
+  await page.keyboard.press("f");
+  await drag([[0.6, 0.2], [0.75, 0.2], [0.75, 0.35], [0.6, 0.35], [0.6, 0.2]]);
+  const c3 = await count();
+  expect(c3 - c2 > 100, `fill outline fills the inside (${c2} -> ${c3})`);
+  await page.keyboard.press("g");
+  await page.mouse.move(...at(0.3, 0.55));
+  await page.mouse.down();
+  await page.mouse.up();
+  await page.waitForTimeout(300);
+  const c4 = await count();
+  expect(c4 > c3, `smart grow adds a region (${c3} -> ${c4})`);
+  await page.shot("after-tools");
+  await page.keyboard.press("Control+z");
+  expect((await count()) === c3, "Ctrl+Z undoes the smart grow");
+  await page.click("button:has-text('Redo')");
+  expect((await count()) === c4, "the Redo button redoes it");
+  expect(!page.errors.length, `no page errors: ${page.errors.join(" | ")}`);
+});
+
 flow("annotator: next case → paint → autosave → submit → stored label has the painted voxels", async (ctx) => {
   await annotationApi(ctx);
   const { browser, baseUrl, api } = ctx;

@@ -251,7 +251,7 @@ export function workspace(opts: WorkspaceOptions): WorkspaceHandle {
     if (/^[1-9]$/.test(k) && structures[Number(k) - 1]) { chooseStructure(structures[Number(k) - 1].value); return; }
     if (k === "[") { setPenSize(penSize - 1); return; }
     if (k === "]") { setPenSize(penSize + 1); return; }
-    if (k === "ArrowUp" || k === "ArrowDown") { ev.preventDefault(); viewer?.moveSlice(2, k === "ArrowUp" ? 1 : -1); return; }
+    if (k === "PageUp" || k === "PageDown") { ev.preventDefault(); viewer?.moveSlice(2, k === "PageUp" ? 1 : -1); return; }
     if (k === "?") shortcutsPanel.classList.toggle("hidden");
   }
   document.addEventListener("keydown", onKey);

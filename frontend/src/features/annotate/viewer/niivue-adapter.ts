@@ -46,6 +46,10 @@ export class Viewer {
       isColorbar: false,
       drawingEnabled: false,
       penSize: 3,
+      // the workspace owns the letter keys (V = navigate tool, C unused); NiiVue keeps arrows
+      viewModeHotKey: "",
+      clipPlaneHotKey: "",
+      cycleClipPlaneHotKey: "",
     });
     this.nv.onDrawingChanged = (action: string) => {
       if (action === "draw") this.collectEdit();
@@ -207,15 +211,11 @@ export class Viewer {
     return { center: (lo + hi) / 2, width: Math.max(1, hi - lo) };
   }
 
-  /** Move all three slices by delta voxels along the view the crosshair is in. */
+  /** Step the slice of one view: 0 sagittal (x), 1 coronal (y), 2 axial (z), by delta voxels. */
   moveSlice(axis: 0 | 1 | 2, delta: number): void {
-    const dims = this.volume?.dimsRAS;
-    if (!dims) return;
-    const pos = this.nv.scene.crosshairPos;
-    pos[axis] = Math.min(1, Math.max(0, pos[axis] + delta / dims[axis + 1]));
-    this.nv.scene.crosshairPos = pos;
-    this.nv.drawScene();
-    this.nv.createOnLocationChange?.();
+    const d: [number, number, number] = [0, 0, 0];
+    d[axis] = delta;
+    this.nv.moveCrosshairInVox(d[0], d[1], d[2]);
   }
 
   destroy(): void {
