@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from core import jobs
 from core.api.serializers import JobSerializer
 from core.queries import MANAGING_ROLES, projects_for, role_in
-from learning.models import CurvePoint, ModelKind, ModelVersion
+from learning.models import BiasAudit, CaseScore, CurvePoint, ModelKind, ModelVersion
 from learning.services import schedule, training
 
 
@@ -67,7 +67,20 @@ class ProjectLearningViewSet(viewsets.GenericViewSet):
             "models": ModelVersionSerializer(ModelVersion.objects.filter(project=project), many=True).data,
             "curve": [{"n_labelled": p.n_labelled, "model_version": p.model_version_id, **p.metrics,
                        "at": p.created_at} for p in CurvePoint.objects.filter(project=project)],
+            "audits": [{"id": a.pk, "model_version": a.model_version_id, "created_at": a.created_at, **a.result,
+                        "per_case": a.per_case} for a in BiasAudit.objects.filter(project=project)
+                       .order_by("-created_at")[:5]],
+            "scores": [{"case_id": c.case_id, "model_version": c.model_version_id, **c.scores}
+                       for c in CaseScore.objects.filter(case__project=project).order_by("-computed_at")[:500]],
         })
+
+    @extend_schema(request=None, responses={202: JobSerializer})
+    @action(detail=True, methods=["post"])
+    def score(self, request, slug=None):  # noqa: ANN001
+        """Re-score the cases and refill the queue (cold start when no model is promoted)."""
+        project = self._managed()
+        job = jobs.enqueue(jobs.SCORE, project=project, user=request.user, project_id=project.pk)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=KindSerializer, responses={202: JobSerializer})
     @action(detail=True, methods=["post"])

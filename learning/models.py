@@ -86,3 +86,26 @@ class Prediction(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["case", "model_version"], name="one_prediction_per_model")]
+
+
+class CaseScore(models.Model):
+    """What a model version says of a case: uncertainty, OOD distance, estimated quality."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="scores")
+    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.CASCADE)
+    scores = models.JSONField(default=dict, help_text="name -> value (mc_entropy, ood_mahalanobis, ...)")
+    combined = models.FloatField(null=True, blank=True, help_text="normalised combination used for the queue")
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["case", "model_version"], name="one_score_per_model")]
+
+
+class BiasAudit(models.Model):
+    """RCA-estimated (and, where labels exist, true) Dice gaps between case subgroups, per model version."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="audits")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="audits")
+    result = models.JSONField(help_text="AuditResult.to_dict(): per attribute and group pair, CI and p-value")
+    per_case = models.JSONField(default=list, help_text="[{case_id, rca_dice, true_dice, attributes}]")
+    created_at = models.DateTimeField(auto_now_add=True)

@@ -20,7 +20,7 @@ from core.models import Case, Job, JobStatus, Project
 from core.services.ingest import ingest
 from learning.device import pick_device
 from learning.models import ModelVersion
-from learning.services import presegment, schedule, training
+from learning.services import presegment, schedule, scoring, training
 
 _TASK = dict(bind=True, acks_late=True, autoretry_for=(TransientError,), retry_backoff=True, max_retries=5)
 
@@ -96,6 +96,13 @@ def presegment_job(self, job_id: int) -> None:
     _run(job_id, lambda job, r: presegment.presegment_project(
         project=Project.objects.get(pk=job.arguments["project_id"]), device=pick_device(),
         case_ids=job.arguments.get("case_ids"), progress=r.progress))
+
+
+@shared_task(name=jobs.SCORE, **_TASK)
+def score_job(self, job_id: int) -> None:
+    """Uncertainty, OOD and RCA scores with the promoted model; queue priorities; bias audit."""
+    _run(job_id, lambda job, r: scoring.score_project(
+        project=Project.objects.get(pk=job.arguments["project_id"]), device=pick_device(), progress=r.progress))
 
 
 @shared_task(name=schedule.RETRAIN_CHECK)

@@ -255,6 +255,7 @@ def evaluate_and_promote(*, version: ModelVersion, device, progress: Progress | 
             ModelVersion.objects.filter(pk=version.pk).update(status=ModelStatus.PROMOTED, metrics=metrics,
                                                              promoted_at=timezone.now())
             jobs.enqueue(jobs.PRESEGMENT, project=version.project, project_id=version.project_id)
+            jobs.enqueue(jobs.SCORE, project=version.project, project_id=version.project_id)
         else:
             ModelVersion.objects.filter(pk=version.pk).update(status=ModelStatus.REJECTED, metrics=metrics)
         CurvePoint.objects.create(project=version.project, model_version=version,

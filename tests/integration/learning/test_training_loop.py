@@ -31,14 +31,24 @@ TINY = {"net": {"channels": [4, 8, 16], "strides": [2, 2], "num_res_units": 0, "
 
 
 def _lidc_project(tmp_path, slug: str, n_labelled: int = 4, n_unlabelled: int = 1):
+    """LIDC cases with four raters (alternating contrast / no contrast, so audits have two groups)."""
     lidc = shared_data("lidc")
     with (lidc / "manifest.csv").open() as fh:
         rows = [r for r in csv.DictReader(fh) if r["raters_nonempty"] == "4" and int(r["n_slices"]) >= 3]
+    by_contrast = [[r for r in rows if r["contrast_used"] == v] for v in ("0", "1")]
+    rows = [r for pair in zip(*by_contrast) for r in pair]
     for r in rows[:n_labelled]:
         shutil.copytree(lidc / r["case_id"], tmp_path / "lab" / r["case_id"])
     for r in rows[n_labelled:n_labelled + n_unlabelled]:
         (tmp_path / "unl" / r["case_id"]).mkdir(parents=True)
         shutil.copy(lidc / r["case_id"] / "image.nii.gz", tmp_path / "unl" / r["case_id"] / "image.nii.gz")
+    for folder in ("lab", "unl"):
+        chosen = rows[:n_labelled] if folder == "lab" else rows[n_labelled:n_labelled + n_unlabelled]
+        if chosen:
+            with (tmp_path / folder / "manifest.csv").open("w", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+                w.writeheader()
+                w.writerows(chosen)
     project = create_project(slug=slug)
     ingest(path=tmp_path / "lab", project=project)
     unlabelled = ingest(path=tmp_path / "unl", project=project) if n_unlabelled else []
@@ -120,8 +130,9 @@ def test_training_lock_queues_concurrent_requests(celery_worker, tmp_path):
         what="the queued training to run")
     assert all(j.status == JobStatus.SUCCEEDED for j in jobs), [j.error for j in jobs]
     assert jobs[0].finished_at <= jobs[1].started_at, "the two trainings overlapped"
-    state = ProjectLearning.objects.get(project=project)
-    assert state.pending_kinds == [] and state.training_job is None
+    state = _wait(lambda: (lambda st: st if st.training_job_id is None else None)(
+        ProjectLearning.objects.get(project=project)), timeout=30, what="the lock to be released")
+    assert state.pending_kinds == []
     # the same inputs twice: the queued run returns the first version, no duplicate
     assert jobs[0].result["model_version"] == jobs[1].result["model_version"]
 

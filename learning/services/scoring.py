@@ -1,0 +1,179 @@
+"""Scoring and acquisition: what the promoted segmenter says of each case, and the queue order.
+
+For every case the promoted model predicts with Monte-Carlo dropout (predictive entropy, the
+baseline MONAI Label uses) and yields bottleneck features; the features of the training cases fit
+an OOD model (Mahalanobis on PCA-reduced features). Unlabelled cases are then ranked by the
+combined, normalised scores with a diverse top batch (k-center greedy) and their priorities set,
+which is the order "next case" serves. Labelled cases get an RCA-estimated Dice (never their own
+label) beside their true Dice, and the bias audit compares subgroups of case attributes.
+Per-case work runs through Dask (core.compute).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+import torch
+from django.db import transaction
+
+from annotation.metrics.overlap import dice
+from core import compute
+from core.models import Case, CaseStatus, Project
+from core.storage import open_volume
+from learning.acquisition import cold_start, normalise, select_batch
+from learning.infer import predict
+from learning.models import BiasAudit, CaseScore, ModelKind, ModelVersion
+from learning.nets import bottleneck_features
+from learning.quality import FeatureOOD, bias_audit, image_features, rca_case_slices, rca_predict
+from learning.services.training import labelled_cases, load_version, promoted
+from learning.uncertainty import aggregate, predictive_entropy
+
+__all__ = ["score_project", "attribute_groups", "MC_PASSES", "QUEUE_BATCH"]
+
+MC_PASSES = 5
+QUEUE_BATCH = 10
+Progress = Callable[[float, str], None]
+_local = threading.local()
+
+
+def _model(version: ModelVersion, device):  # noqa: ANN001, ANN202
+    """One model per worker thread (Dask threads share nothing mutable)."""
+    cache = getattr(_local, "models", None)
+    if cache is None:
+        cache = _local.models = {}
+    if version.pk not in cache:
+        cache[version.pk] = load_version(version)
+    return cache[version.pk]
+
+
+def _score_case(case: Case, *, version: ModelVersion, device) -> dict:  # noqa: ANN001
+    config, model = _model(version, device)
+    image = open_volume(case.volume.store_url).read(0).astype(np.float32)
+    infer = config.infer_config()
+    samples = []
+    for k in range(MC_PASSES):
+        torch.manual_seed(k)
+        samples.append(predict(image, model, config=infer, device=device, mc_dropout=True))
+    samples = np.stack([s if s.ndim == 3 else s[1] for s in samples])
+    mean = samples.mean(0)
+    entropy = aggregate(predictive_entropy(samples), how="mean")
+    from learning.data import normalise as norm
+
+    x = norm(image, config.normalisation)
+    model.eval()
+    with torch.inference_mode():
+        if config.spatial_dims == 2:
+            z = image.shape[0] // 2
+            k = config.context_slices // 2
+            planes = [x[min(max(z + d, 0), image.shape[0] - 1)] for d in range(-k, k + 1)]
+            t = torch.from_numpy(np.stack(planes)[None]).float()
+        else:
+            t = torch.from_numpy(x[None, None]).float()
+        feats = bottleneck_features(model.to(device), t.to(device)).cpu().numpy()[0]
+    return {"case_id": case.pk, "mc_entropy": float(entropy), "features": feats.astype(np.float32),
+            "image_features": _cheap_features(image), "pred": (mean >= 0.5).astype(np.uint8), "image": image}
+
+
+def _cheap_features(image: np.ndarray) -> np.ndarray:
+    """Fixed-length cheap features of any volume: those of its middle axial slice."""
+    return image_features(image[image.shape[0] // 2])
+
+
+def attribute_groups(cases: list[Case]) -> dict[str, np.ndarray]:
+    """Audit attributes per case: categorical ones as is, slice thickness in two groups (<= 1.5 mm)."""
+    out: dict[str, list[str]] = {}
+    keys = {k for c in cases for k in c.attributes}
+    for key in sorted(keys):
+        values = [c.attributes.get(key) for c in cases]
+        if key in ("slice_thickness", "slice_spacing"):
+            out[f"{key}_group"] = ["thin" if v is not None and float(v) <= 1.5 else "thick" for v in values]
+        elif key in ("sex", "site", "manufacturer", "contrast", "contrast_used", "body_part", "model"):
+            out[key] = ["unknown" if v is None else str(v) for v in values]
+    return {k: np.asarray(v) for k, v in out.items() if len(set(v)) > 1}
+
+
+def score_project(*, project: Project, device, seed: int = 0, progress: Progress | None = None) -> dict:
+    """Score every case with the promoted segmenter, set queue priorities, run the bias audit."""
+    report = progress or (lambda f, m: None)
+    rng = np.random.default_rng(seed)
+    version = promoted(project, ModelKind.SEGMENTER)
+    pool = list(Case.objects.filter(project=project, status=CaseStatus.NEW).select_related("volume")
+                .exclude(label_versions__isnull=False))
+    if version is None:  # cold start: diverse cheap image features, no model yet
+        feats = np.stack([_cheap_features(open_volume(c.volume.store_url).read(0).astype(np.float32))
+                          for c in pool]) if pool else np.zeros((0, 1))
+        first = set(cold_start(len(pool), min(QUEUE_BATCH, len(pool)), rng=rng, features=feats).tolist()) if pool else set()
+        with transaction.atomic():
+            for i, c in enumerate(pool):
+                Case.objects.filter(pk=c.pk).update(priority=1.0 if i in first else 0.0)
+        return {"cold_start": True, "queued_first": [pool[i].pk for i in sorted(first)]}
+    labelled = labelled_cases(project)
+    cases = pool + [d.case for d in labelled]
+    def tick(n: int, total: int) -> None:
+        report(0.8 * n / max(total, 1), f"scored {n}/{total} cases")
+
+    results = compute.map_collect(partial(_score_case, version=version, device=device), cases, progress=tick)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise errors[0]
+    by_id = {r["case_id"]: r for r in results}
+    train_ids = {d.case.pk for d in labelled if d.case.pk not in version.validation_cases}
+    train_feats = np.stack([by_id[i]["features"] for i in train_ids]) if len(train_ids) >= 2 else None
+    ood = FeatureOOD(n_components=8).fit(train_feats) if train_feats is not None else None
+    for r in results:
+        r["ood_mahalanobis"] = float(ood.score(r["features"][None])[0]) if ood else None
+    # the queue: combined normalised scores, a diverse top batch first
+    combined, first = np.zeros(len(pool)), set()
+    if pool:
+        scores = {"mc_entropy": np.array([by_id[c.pk]["mc_entropy"] for c in pool])}
+        if ood is not None:
+            scores["ood_mahalanobis"] = np.array([by_id[c.pk]["ood_mahalanobis"] for c in pool])
+        combined = np.mean([normalise(v) for v in scores.values()], axis=0)
+        feats = np.stack([by_id[c.pk]["features"] for c in pool])
+        lab_feats = np.stack([by_id[d.case.pk]["features"] for d in labelled]) if labelled else None
+        first = set(select_batch(scores, feats, batch=min(QUEUE_BATCH, len(pool)), strategy="uncertainty_diversity",
+                                 rng=rng, labelled_features=lab_feats).tolist())
+    with transaction.atomic():
+        for i, c in enumerate(pool):
+            pr = float(combined[i]) + (1.0 if i in first else 0.0)
+            Case.objects.filter(pk=c.pk).update(priority=pr)
+        for r in results:
+            CaseScore.objects.update_or_create(case_id=r["case_id"], model_version=version, defaults={
+                "scores": {"mc_entropy": r["mc_entropy"], "ood_mahalanobis": r["ood_mahalanobis"]},
+                "combined": None})
+    report(0.85, "bias audit")
+    audit = _audit(project, version, labelled, by_id, rng) if len(labelled) >= 4 else None
+    return {"model_version": version.pk, "scored": len(results), "queued": len(pool),
+            "audit": audit.pk if audit else None}
+
+
+def _audit(project: Project, version: ModelVersion, labelled, by_id: dict, rng: np.random.Generator) -> BiasAudit:
+    """RCA-estimated vs true Dice of the labelled cases, compared across attribute groups."""
+    images = [by_id[d.case.pk]["image"] for d in labelled]
+    targets = [d.target.read(tuple(slice(0, s) for s in d.target.shape)) > 0 for d in labelled]
+    per_case, est, true = [], [], []
+    for i, d in enumerate(labelled):
+        others = [j for j in range(len(labelled)) if j != i]  # RCA never sees the case's own label
+        pred = by_id[d.case.pk]["pred"]
+        refs_i, refs_l = [images[j] for j in others], [targets[j].astype(np.uint8) for j in others]
+        if images[i].shape[0] < 16:  # thin crops: 2D RCA against the other cases' labelled slices
+            slices = [(images[j][z], targets[j][z].astype(np.uint8)) for j in others
+                      for z in range(images[j].shape[0]) if targets[j][z].any()]
+            rca = rca_case_slices(images[i], pred, [a for a, _ in slices], [b for _, b in slices],
+                                  k=min(5, len(slices))) if slices else 0.0
+        else:
+            rca = rca_predict(images[i], pred, refs_i, refs_l, k=min(5, len(others))).predicted_dice
+        td = float(dice(pred > 0, targets[i]))
+        est.append(float(rca))
+        true.append(td)
+        per_case.append({"case_id": d.case.pk, "rca_dice": float(rca), "true_dice": td,
+                         "attributes": d.case.attributes})
+    groups = attribute_groups([d.case for d in labelled])
+    result = bias_audit(np.array(est), groups, rng=rng, true_dice=np.array(true), n_boot=500, n_perm=500)
+    return BiasAudit.objects.create(project=project, model_version=version, result=result.to_dict(),
+                                    per_case=per_case)
+
+
