@@ -56,6 +56,98 @@ export interface paths {
         patch: operations["cases_partial_update"];
         trace?: never;
     };
+    "/api/cases/{id}/adjudicate/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Publish the consensus of a case (managers/adjudicators) and close it. */
+        post: operations["cases_adjudicate_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cases/{id}/agreement/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Label actions on a case the caller may see (annotators: only cases assigned to them). */
+        get: operations["cases_agreement_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cases/{id}/draft/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Label actions on a case the caller may see (annotators: only cases assigned to them). */
+        get: operations["cases_draft_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cases/{id}/draft/data/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description GET: raw uint8 voxels of a region of the draft. PUT: overwrite that region (partial
+         *     write) if ``revision`` is current; 409 with the current revision otherwise.
+         */
+        get: operations["cases_draft_data_retrieve"];
+        /**
+         * @description GET: raw uint8 voxels of a region of the draft. PUT: overwrite that region (partial
+         *     write) if ``revision`` is current; 409 with the current revision otherwise.
+         */
+        put: operations["cases_draft_data_update"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cases/{id}/labels/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Full label history the caller may see: own versions while blinded, all once closed. */
+        get: operations["cases_labels_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/cases/{id}/slice/": {
         parameters: {
             query?: never;
@@ -67,6 +159,23 @@ export interface paths {
         get: operations["cases_slice_retrieve"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cases/{id}/submit/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Label actions on a case the caller may see (annotators: only cases assigned to them). */
+        post: operations["cases_submit_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -133,6 +242,40 @@ export interface paths {
         };
         /** @description Status and progress of every kind of background job. */
         get: operations["jobs_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/labels/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Immutable label versions: metadata and voxels, with blinding checked per version (404). */
+        get: operations["labels_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/labels/{id}/data/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Immutable label versions: metadata and voxels, with blinding checked per version (404). */
+        get: operations["labels_data_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -221,10 +364,61 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/projects/{slug}/next/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description The caller's open assignment, else the next queued case assigned to him; 204 when none. */
+        post: operations["projects_next_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{slug}/stats/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["projects_stats_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        Adjudicate: {
+            method: components["schemas"]["MethodEnum"];
+            version_id?: number;
+        };
+        Assignment: {
+            readonly id: number;
+            readonly status: components["schemas"]["AssignmentStatusEnum"];
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly submitted_at: string | null;
+        };
+        /**
+         * @description * `assigned` - Assigned
+         *     * `submitted` - Submitted
+         * @enum {string}
+         */
+        AssignmentStatusEnum: "assigned" | "submitted";
         AuthToken: {
             username: string;
             password: string;
@@ -256,6 +450,16 @@ export interface components {
          * @enum {string}
          */
         CaseStatusEnum: "new" | "in_progress" | "closed";
+        Draft: {
+            readonly id: number;
+            readonly case: number;
+            readonly revision: number;
+            readonly base_version: number | null;
+            readonly label: string;
+            readonly shape: number[];
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
         IngestUpload: {
             /**
              * Format: uri
@@ -292,6 +496,30 @@ export interface components {
          * @enum {string}
          */
         JobStatusEnum: "queued" | "running" | "succeeded" | "failed";
+        /**
+         * @description * `rater` - Rater
+         *     * `consensus` - Consensus
+         *     * `adjudicated` - Adjudicated
+         * @enum {string}
+         */
+        KindEnum: "rater" | "consensus" | "adjudicated";
+        LabelVersion: {
+            readonly id: number;
+            readonly case: number;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly rater: string;
+            /** @default rater */
+            readonly kind: components["schemas"]["KindEnum"];
+            /** @description 1, 2, ... per case and rater (or kind) */
+            readonly number: number;
+            readonly parent: number | null;
+            readonly checksum: string;
+            /** @description web, import, staple, majority, ... */
+            readonly source: string;
+            readonly meta: unknown;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
         Membership: {
             readonly id: number;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
@@ -299,6 +527,18 @@ export interface components {
             role: components["schemas"]["RoleEnum"];
             /** Format: date-time */
             readonly created_at: string;
+        };
+        /**
+         * @description * `staple` - staple
+         *     * `majority` - majority
+         *     * `version` - version
+         * @enum {string}
+         */
+        MethodEnum: "staple" | "majority" | "version";
+        NextCase: {
+            case: components["schemas"]["Case"];
+            assignment: components["schemas"]["Assignment"];
+            draft: components["schemas"]["Draft"];
         };
         PaginatedCaseList: {
             /** @example 123 */
@@ -329,6 +569,21 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["Job"][];
+        };
+        PaginatedLabelVersionList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["LabelVersion"][];
         };
         PaginatedMembershipList: {
             /** @example 123 */
@@ -388,6 +643,8 @@ export interface components {
             /** Format: int64 */
             raters_per_case?: number;
             blinded?: boolean;
+            /** Format: double */
+            agreement_threshold?: number;
             /** Format: date-time */
             readonly created_at?: string;
             readonly role?: string | null;
@@ -402,6 +659,8 @@ export interface components {
             /** Format: int64 */
             raters_per_case?: number;
             blinded?: boolean;
+            /** Format: double */
+            agreement_threshold?: number;
             /** Format: date-time */
             readonly created_at: string;
             readonly role: string | null;
@@ -414,6 +673,9 @@ export interface components {
          * @enum {string}
          */
         RoleEnum: "annotator" | "manager" | "admin";
+        Submit: {
+            revision: number;
+        };
         Volume: {
             readonly id: number;
             /** @description (Z, Y, X) voxels */
@@ -573,6 +835,165 @@ export interface operations {
             };
         };
     };
+    cases_adjudicate_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Adjudicate"];
+                "application/x-www-form-urlencoded": components["schemas"]["Adjudicate"];
+                "multipart/form-data": components["schemas"]["Adjudicate"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LabelVersion"];
+                };
+            };
+        };
+    };
+    cases_agreement_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    cases_draft_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Draft"];
+                };
+            };
+        };
+    };
+    cases_draft_data_retrieve: {
+        parameters: {
+            query?: {
+                revision?: number;
+                x0?: number;
+                x1?: number;
+                y0?: number;
+                y1?: number;
+                z0?: number;
+                z1?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+        };
+    };
+    cases_draft_data_update: {
+        parameters: {
+            query?: {
+                revision?: number;
+                x0?: number;
+                x1?: number;
+                y0?: number;
+                y1?: number;
+                z0?: number;
+                z1?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+        };
+    };
+    cases_labels_list: {
+        parameters: {
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedLabelVersionList"];
+                };
+            };
+        };
+    };
     cases_slice_retrieve: {
         parameters: {
             query?: {
@@ -615,6 +1036,33 @@ export interface operations {
                 content: {
                     "image/png": string;
                     "application/octet-stream": string;
+                };
+            };
+        };
+    };
+    cases_submit_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Submit"];
+                "application/x-www-form-urlencoded": components["schemas"]["Submit"];
+                "multipart/form-data": components["schemas"]["Submit"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LabelVersion"];
                 };
             };
         };
@@ -703,6 +1151,55 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                };
+            };
+        };
+    };
+    labels_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LabelVersion"];
+                };
+            };
+        };
+    };
+    labels_data_retrieve: {
+        parameters: {
+            query?: {
+                x0?: number;
+                x1?: number;
+                y0?: number;
+                y1?: number;
+                z0?: number;
+                z1?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
                 };
             };
         };
@@ -931,6 +1428,57 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PaginatedMembershipList"];
+                };
+            };
+        };
+    };
+    projects_next_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NextCase"];
+                };
+            };
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    projects_stats_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };

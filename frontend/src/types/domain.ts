@@ -22,3 +22,8 @@ export interface Page<T> {
   count: number;
   results: T[];
 }
+
+export type Draft = components["schemas"]["Draft"];
+export type LabelVersion = components["schemas"]["LabelVersion"];
+export type NextCase = components["schemas"]["NextCase"];
+export type AdjudicationMethod = components["schemas"]["MethodEnum"];

@@ -1,10 +1,5 @@
 import { apiBytes, apiJson } from "@/lib/api-client";
-
-export interface Draft {
-  revision: number;
-  label: string;
-  shape: [number, number, number];
-}
+import type { Draft } from "@/types/domain";
 
 /** The caller's draft of a case (its revision and where it lives). */
 export function getDraft(caseId: number): Promise<Draft> {

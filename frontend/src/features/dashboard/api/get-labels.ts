@@ -1,13 +1,8 @@
 import { apiBytes, apiJson, shapeHeader } from "@/lib/api-client";
 
-export interface LabelVersion {
-  id: number;
-  number?: number;
-  rater?: string;
-  kind?: string;
-  checksum?: string;
-  created_at?: string;
-}
+import type { LabelVersion } from "@/types/domain";
+
+export type { LabelVersion } from "@/types/domain";
 
 /** Label versions of a case the caller may see (a blinded rater sees only their own). */
 export async function getLabels(caseId: number): Promise<LabelVersion[]> {
