@@ -63,7 +63,9 @@ tokens = []
 User = get_user_model()
 for u in range(n_users):
     user = User.objects.create_user(f"rater{u:03d}", password="x")
-    set_member(project=project, user=user, role=Role.ANNOTATOR)
+    # the first half annotate (Concord's burst); the second half are managers, who may list
+    # every case: the baseline's clients pick the next case from the full list themselves
+    set_member(project=project, user=user, role=Role.ANNOTATOR if u < n_users // 2 else Role.MANAGER)
     tokens.append(Token.objects.create(user=user).key)
 print(json.dumps(tokens))
 """

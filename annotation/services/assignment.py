@@ -32,7 +32,7 @@ def next_assignment(*, project: Project, rater) -> Assignment | None:
 
     Returns None when the queue has nothing left for this rater.
     """
-    open_one = (Assignment.objects.select_related("case").filter(
+    open_one = (Assignment.objects.select_related("case__project", "case__volume").filter(
         case__project=project, rater=rater, status=AssignmentStatus.ASSIGNED).order_by("created_at").first())
     if open_one is not None:
         return open_one
@@ -50,9 +50,9 @@ def next_assignment(*, project: Project, rater) -> Assignment | None:
 def _try_assign(case_id: int, project: Project, rater) -> Assignment | None:
     try:
         with transaction.atomic():
-            qs = Case.objects.filter(pk=case_id)
+            qs = Case.objects.filter(pk=case_id).select_related("project", "volume")
             if connection.features.has_select_for_update_skip_locked:
-                qs = qs.select_for_update(skip_locked=True)
+                qs = qs.select_for_update(skip_locked=True, of=("self",))
             case = qs.first()
             if case is None:
                 return None  # locked by another request: try the next candidate
