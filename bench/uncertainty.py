@@ -16,7 +16,7 @@ U-Net baseline, and a shape DAE; then on TEST patients reports:
 The LAST stdout line is one JSON object; ``speedup`` = (MC-dropout cost / one pass) / (anatomical cost
 / one pass).
 
-    python bench/uncertainty.py [--data PATH] [--max-cases 360] [--seg-iterations 600] [--prob-iterations 200]
+    python bench/uncertainty.py [--data PATH] [--max-cases 360] [--seg-iterations 600] [--prob-iterations 400]
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def run(
     data: Path = DEFAULT_DATA,
     max_cases: int = 360,
     seg_iterations: int = 600,
-    prob_iterations: int = 200,
+    prob_iterations: int = 400,
     dae_iterations: int = 300,
     bias_iterations: int = 400,
     n_samples: int = 16,
@@ -293,7 +293,7 @@ if __name__ == "__main__":
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--max-cases", type=int, default=360)
     ap.add_argument("--seg-iterations", type=int, default=600)
-    ap.add_argument("--prob-iterations", type=int, default=200)
+    ap.add_argument("--prob-iterations", type=int, default=400)
     ap.add_argument("--dae-iterations", type=int, default=300)
     ap.add_argument("--bias-iterations", type=int, default=400)
     ap.add_argument("--samples", type=int, default=16)

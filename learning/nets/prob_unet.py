@@ -77,6 +77,10 @@ class ProbUNetConfig:
         latent_dim: dimension of the Gaussian latent.
         fcomb_layers: number of 1x1 convolutions in fcomb (the last maps to 1 logit channel).
         dropout: U-Net dropout.
+        output_prior: initial foreground probability of fcomb's output (its last bias is set to the
+            logit of it, as Lin et al. 2017 do for rare classes). Without it a sigmoid output trained by
+            a summed squared transport cost on small structures first drives every voxel to background and
+            then saturates (PULASki collapsed to empty masks on LIDC with the 0.5 start).
     """
 
     spatial_dims: int = 2
@@ -88,10 +92,13 @@ class ProbUNetConfig:
     latent_dim: int = 6
     fcomb_layers: int = 3
     dropout: float = 0.0
+    output_prior: float = 0.02
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
         object.__setattr__(self, "strides", tuple(int(s) for s in self.strides))
+        if not 0.0 < self.output_prior < 1.0:
+            raise ValueError(f"output_prior must be in (0, 1), got {self.output_prior}")
         if self.latent_dim < 1 or self.features < 1:
             raise ValueError("latent_dim and features must be >= 1")
         if self.fcomb_layers < 1:
@@ -176,7 +183,9 @@ class ProbUNet(nn.Module):
         for _ in range(config.fcomb_layers - 1):
             layers += [conv(c_in, config.features, kernel_size=1), nn.ReLU(inplace=True)]
             c_in = config.features
-        layers.append(conv(c_in, 1, kernel_size=1))
+        last = conv(c_in, 1, kernel_size=1)
+        nn.init.constant_(last.bias, float(np.log(config.output_prior / (1.0 - config.output_prior))))
+        layers.append(last)
         self.fcomb = nn.Sequential(*layers)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
