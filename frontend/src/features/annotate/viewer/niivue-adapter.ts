@@ -54,6 +54,55 @@ export class Viewer {
     this.nv.onDrawingChanged = (action: string) => {
       if (action === "draw") this.collectEdit();
     };
+    // smart tool: a click (no drag) grows a region from the clicked voxel in that view's plane
+    let down: [number, number] | null = null;
+    canvas.addEventListener("pointerdown", (e) => (down = [e.clientX, e.clientY]));
+    canvas.addEventListener("pointerup", (e) => {
+      if (this.tool !== "smart" || !down || Math.hypot(e.clientX - down[0], e.clientY - down[1]) > 4) return;
+      const r = canvas.getBoundingClientRect();
+      const dpr = canvas.width / r.width;
+      const tile = this.nv.tileIndex((e.clientX - r.left) * dpr, (e.clientY - r.top) * dpr);
+      const plane = tile >= 0 ? this.nv.screenSlices[tile].axCorSag : -1;
+      if (plane < 0 || plane > 2) return;
+      requestAnimationFrame(() => this.regionGrow(plane as 0 | 1 | 2));
+    });
+  }
+
+  /** Grow a 2D region from the crosshair voxel: neighbours within an intensity tolerance, inside a radius. */
+  regionGrow(plane: 0 | 1 | 2, radius = 25, tolerance?: number): void {
+    const img = this.volume;
+    const bmp = this.nv.drawBitmap;
+    if (!img || !bmp || this.resolution !== "full") return;
+    const { dims } = this.rasMap();
+    const seed = Array.from(this.nv.frac2vox(this.nv.scene.crosshairPos) as ArrayLike<number>, (v) => Math.round(v));
+    const value = (p: number[]) => img.getValue(p[0], p[1], p[2]);
+    const v0 = value(seed);
+    const tol = tolerance ?? Math.max(30, 0.15 * Math.abs((img.cal_max ?? 1) - (img.cal_min ?? 0)));
+    // the two axes spanning the plane: axial (z fixed) -> x,y; coronal (y fixed) -> x,z; sagittal -> y,z
+    const [a, b] = plane === 0 ? [0, 1] : plane === 1 ? [0, 2] : [1, 2];
+    const seen = new Set<number>();
+    const stack: number[][] = [seed];
+    const idx = (p: number[]) => p[0] + p[1] * dims[0] + p[2] * dims[0] * dims[1];
+    let filled = 0;
+    while (stack.length && filled < 200_000) {
+      const p = stack.pop()!;
+      const k = idx(p);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      if (Math.abs(value(p) - v0) > tol) continue;
+      bmp[k] = this.pen;
+      filled++;
+      for (const [da, db] of [[1, 0], [-1, 0], [0, 1], [0, -1]]) {
+        const q = [...p];
+        q[a] += da;
+        q[b] += db;
+        if (q[a] < 0 || q[b] < 0 || q[a] >= dims[a] || q[b] >= dims[b]) continue;
+        if (Math.hypot(q[a] - seed[a], q[b] - seed[b]) > radius) continue;
+        stack.push(q);
+      }
+    }
+    this.nv.refreshDrawing(true);
+    this.collectEdit();
   }
 
   async attach(): Promise<void> {
@@ -176,14 +225,9 @@ export class Viewer {
   setTool(tool: Tool, penValue = this.pen): void {
     this.tool = tool;
     this.pen = penValue;
-    const drawing = tool !== "navigate" && this.resolution === "full";
+    // the smart tool clicks to move the crosshair and grows from there (regionGrow), so NiiVue does not draw
+    const drawing = tool !== "navigate" && tool !== "smart" && this.resolution === "full";
     this.nv.setDrawingEnabled(drawing);
-    this.nv.opts.clickToSegment = tool === "smart";
-    if (tool === "smart") {
-      this.nv.opts.clickToSegmentAutoIntensity = true;
-      this.nv.opts.clickToSegmentIs2D = true;
-      this.nv.opts.clickToSegmentMaxDistanceMM = 15;
-    }
     if (drawing) this.nv.setPenValue(tool === "eraser" ? 0 : penValue, tool === "fill");
   }
 
