@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -72,51 +73,15 @@ def run(
                                full_data_dice=full, cache=cache)
             full = r.full_data_dice
             results.append(r)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "curves.partial.json").write_text(json.dumps([x.to_dict() for x in results]))
             log(f"  {strat} seed {seed} done in {r.elapsed_s:.0f}s (total {time.perf_counter() - t0:.0f}s)")
     out.mkdir(parents=True, exist_ok=True)
     (out / "curves.json").write_text(json.dumps([r.to_dict() for r in results], indent=1))
     save_plot(results, out / "curves.png")
-
-    summary: dict[str, dict[str, object]] = {}
-    max_frac = max(r.fractions[-1] for r in results)
-    for strat in strategies:
-        rs = [r for r in results if r.strategy == strat]
-        aucs = [area_under_curve(r.fractions, r.dices) for r in rs]
-        f = np.mean([r.fractions for r in rs], axis=0)
-        d = np.mean([r.dices for r in rs], axis=0)
-        full = float(np.mean([r.full_data_dice for r in rs]))
-        to95 = labelled_fraction_to_reach(f, d, 0.95 * full)
-        per_seed = [labelled_fraction_to_reach(r.fractions, r.dices, 0.95 * r.full_data_dice) for r in rs]
-        summary[strat] = {
-            "auc_mean": float(np.mean(aucs)),
-            "auc_sd": float(np.std(aucs)),
-            "aucs": aucs,
-            "fraction_to_95_mean_curve": to95,
-            "fraction_to_95_per_seed": per_seed,
-            "final_dice_mean": float(d[-1]),
-        }
-        log(f"{strat:>20}: AUC {np.mean(aucs):.3f} ± {np.std(aucs):.3f}  fraction to 95%: {to95}  "
-            f"final Dice {d[-1]:.3f}")
-    full_dice = float(np.mean([r.full_data_dice for r in results if r.strategy == strategies[0]]))
-    rand = summary.get("random", {}).get("fraction_to_95_mean_curve")
-    others = {s: v for s, v in summary.items() if s != "random"}
-    best = max(others, key=lambda s: others[s]["auc_mean"]) if others else "random"  # type: ignore[arg-type,return-value]
-    best_frac = summary[best]["fraction_to_95_mean_curve"]
-    lower_bound = rand is None
-    rand_frac = max_frac if rand is None else rand
-    speedup = float(rand_frac) / float(best_frac) if best_frac else None  # type: ignore[arg-type]
-    wins = sum(a > b for a, b in zip(summary[best]["aucs"], summary["random"]["aucs"])) if "random" in summary else 0  # type: ignore[arg-type]
-    return {
-        "bench": "active_learning",
-        "best_strategy": best,
-        "speedup": speedup,
-        "speedup_is_lower_bound": lower_bound,
-        "best_fraction_to_95": best_frac,
-        "random_fraction_to_95": rand,
-        "best_beats_random_auc_seeds": f"{wins}/{seeds}",
-        "full_data_dice": full_dice,
-        "strategies": summary,
-        "seeds": seeds,
+    curves = [Curve(r.strategy, r.seed, r.fractions, r.dices, r.full_data_dice) for r in results]
+    res = summarise(curves, strategies)
+    res.update({
         "rounds": rounds,
         "batch": batch,
         "iterations": iterations,
@@ -127,7 +92,92 @@ def run(
         "device": str(dev),
         "threads": threads,
         "torch": torch.__version__,
+    })
+    return res
+
+
+@dataclass(frozen=True)
+class Curve:
+    """The figures of one learning curve that the summary needs."""
+
+    strategy: str
+    seed: int
+    fractions: np.ndarray
+    dices: np.ndarray
+    full_data_dice: float
+
+
+def summarise(curves: list[Curve], strategies: tuple[str, ...]) -> dict[str, object]:
+    """Per-strategy AUC (mean ± sd over seeds), labelled fraction to 95% of full-data Dice, speedup."""
+    strategies = tuple(s for s in strategies if any(c.strategy == s for c in curves))
+    summary: dict[str, dict[str, object]] = {}
+    max_frac = max(float(c.fractions[-1]) for c in curves)
+    for strat in strategies:
+        rs = [r for r in curves if r.strategy == strat]
+        n = min(len(r.dices) for r in rs)
+        aucs = [area_under_curve(r.fractions[:n], r.dices[:n]) for r in rs]
+        f = np.mean([r.fractions[:n] for r in rs], axis=0)
+        d = np.mean([r.dices[:n] for r in rs], axis=0)
+        full = float(np.mean([r.full_data_dice for r in rs]))
+        to95 = labelled_fraction_to_reach(f, d, 0.95 * full)
+        per_seed = [labelled_fraction_to_reach(r.fractions, r.dices, 0.95 * r.full_data_dice) for r in rs]
+        summary[strat] = {
+            "auc_mean": float(np.mean(aucs)),
+            "auc_sd": float(np.std(aucs)),
+            "aucs": aucs,
+            "seeds": [r.seed for r in rs],
+            "fraction_to_95_mean_curve": to95,
+            "fraction_to_95_per_seed": per_seed,
+            "mean_curve": [[float(a), float(b)] for a, b in zip(f, d)],
+        }
+        log(f"{strat:>20}: AUC {np.mean(aucs):.3f} ± {np.std(aucs):.3f} over {len(rs)} seeds; "
+            f"fraction to 95%: {to95}; final Dice {d[-1]:.3f}")
+    rand = summary.get("random", {}).get("fraction_to_95_mean_curve")
+    others = {s: v for s, v in summary.items() if s != "random"}
+    best = max(others, key=lambda s: others[s]["auc_mean"]) if others else "random"  # type: ignore[arg-type,return-value]
+    best_frac = summary[best]["fraction_to_95_mean_curve"]
+    rand_frac = max_frac if rand is None else rand
+    speedup = float(rand_frac) / float(best_frac) if best_frac else None  # type: ignore[arg-type]
+    paired = {}
+    if "random" in summary:
+        rseed = dict(zip(summary["random"]["seeds"], summary["random"]["aucs"]))  # type: ignore[arg-type]
+        bseed = dict(zip(summary[best]["seeds"], summary[best]["aucs"]))  # type: ignore[arg-type]
+        paired = {k: bseed[k] > rseed[k] for k in bseed if k in rseed}
+    return {
+        "bench": "active_learning",
+        "best_strategy": best,
+        "speedup": speedup,
+        "speedup_is_lower_bound": rand is None,
+        "best_fraction_to_95": best_frac,
+        "random_fraction_to_95": rand,
+        "best_beats_random_auc_seeds": f"{sum(paired.values())}/{len(paired)}",
+        "full_data_dice": float(np.mean([c.full_data_dice for c in curves])),
+        "strategies": summary,
+        "seeds": len({c.seed for c in curves}),
     }
+
+
+_ROUND = re.compile(r"^(\w+) seed (\d+) round (\d+): (\d+) labelled \(([\d.]+)\) Dice ([\d.]+)")
+_FULL = re.compile(r"^seed (\d+): full-data Dice ([\d.]+)")
+
+
+def curves_from_log(path: Path, rounds: int) -> list[Curve]:
+    """Rebuild complete curves (all ``rounds + 1`` points) from a run's stderr progress log.
+
+    For a run stopped before its end: only (strategy, seed) pairs with every round are returned.
+    """
+    full: dict[int, float] = {}
+    pts: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    for line in Path(path).read_text().splitlines():
+        if m := _FULL.match(line):
+            full[int(m.group(1))] = float(m.group(2))
+        elif m := _ROUND.match(line):
+            pts.setdefault((m.group(1), int(m.group(2))), []).append((float(m.group(5)), float(m.group(6))))
+    out = []
+    for (strat, seed), p in pts.items():
+        if len(p) == rounds + 1 and seed in full:
+            out.append(Curve(strat, seed, np.array([a for a, _ in p]), np.array([b for _, b in p]), full[seed]))
+    return out
 
 
 if __name__ == "__main__":
@@ -142,7 +192,17 @@ if __name__ == "__main__":
     ap.add_argument("--out", type=Path, default=Path("var/bench-active-learning"))
     ap.add_argument("--device", default=None)
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 avoids over-subscription)")
+    ap.add_argument("--from-log", type=Path, default=None,
+                    help="summarise the stderr progress log of a (possibly stopped) run instead of running")
     a = ap.parse_args()
+    if a.from_log is not None:
+        curves = curves_from_log(a.from_log, a.rounds)
+        res = summarise(curves, tuple(a.strategies.split(",")))
+        res.update({"from_log": str(a.from_log), "curves_complete": len(curves), "rounds": a.rounds,
+                    "batch": a.batch, "iterations": a.iterations, "max_cases": a.max_cases,
+                    "device": "cpu", "threads": a.threads, "torch": torch.__version__})
+        print(json.dumps(res))
+        sys.exit(0)
     res = run(data=a.data, seeds=a.seeds, rounds=a.rounds, batch=a.batch, iterations=a.iterations,
               max_cases=a.max_cases, strategies=tuple(a.strategies.split(",")), out=a.out, device=a.device,
               threads=a.threads)
