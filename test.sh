@@ -14,4 +14,8 @@ mkdir -p "$CONCORD_VAR_DIR" artifacts
 echo "== import contracts" >&2
 .venv/bin/lint-imports
 echo "== pytest" >&2
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest -p no:cacheprovider "$@"
+if [[ -f tests/e2e/run.mjs && $# -eq 0 ]]; then
+  echo "== browser tests (headless chromium)" >&2
+  (cd frontend && env -u REDIS_URL -u DATABASE_URL node ../tests/e2e/run.mjs)
+fi
