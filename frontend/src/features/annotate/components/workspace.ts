@@ -336,7 +336,9 @@ export function workspace(opts: WorkspaceOptions): WorkspaceHandle {
       revision = null;
       const why = e instanceof ApiError && e.status === 404 ? "the server has no draft for you on this case" : (e as Error).message;
       setSave({ kind: "local", text: "Local only" });
-      showError(`Edits on this case cannot be saved: ${why}. You can still look and paint.`);
+      clear(errors);
+      errors.append(h("div", { class: "notice", role: "status" }, h("strong", {}, "Review mode: "),
+        `edits on this case are not saved (${why}). You can still look and paint.`));
     }
     try {
       store = new LabelStore(shape, initial);
