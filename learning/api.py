@@ -105,3 +105,30 @@ class ProjectLearningViewSet(viewsets.GenericViewSet):
         ser = KindSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         return Response(ModelVersionSerializer(training.rollback(project=project, kind=ser.validated_data["kind"])).data)
+
+
+class CasePredictionViewSet(viewsets.GenericViewSet):
+    """The newest prediction of a case (for the viewer's pre-segmentation and uncertainty overlays)."""
+
+    def get_queryset(self):
+        from core.queries import cases_for
+
+        return cases_for(self.request.user)
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["get"])
+    def prediction(self, request, pk=None):  # noqa: ANN001
+        from rest_framework.exceptions import NotFound
+
+        from learning.models import Prediction
+
+        case = self.get_object()
+        p = Prediction.objects.filter(case=case).select_related("model_version").order_by("-created_at").first()
+        if p is None:
+            raise NotFound("no prediction for this case yet")
+        score = CaseScore.objects.filter(case=case, model_version=p.model_version).first()
+        return Response({
+            "model_version": p.model_version_id, "model_number": p.model_version.number,
+            "probability_label": f"labels/{p.probability_label}", "probability_scale": 255,
+            "segmentation_label": f"labels/{p.segmentation_label}", "scores": score.scores if score else {},
+        })

@@ -12,5 +12,6 @@ class _Router(SimpleRouter):
 router = _Router()
 router.trailing_slash = "/?"
 router.register("projects", api.ProjectLearningViewSet, basename="project-learning")
+router.register("cases", api.CasePredictionViewSet, basename="case-prediction")
 
 urlpatterns = router.urls

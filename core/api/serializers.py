@@ -82,8 +82,9 @@ class CaseSerializer(serializers.ModelSerializer):
     class Meta:
         model = Case
         fields = ["id", "uid", "name", "project", "patient_pseudonym", "attributes", "priority", "status",
-                  "created_at", "volume"]
-        read_only_fields = ["id", "uid", "name", "project", "patient_pseudonym", "created_at", "volume"]
+                  "presegmentation_label", "created_at", "volume"]
+        read_only_fields = ["id", "uid", "name", "project", "patient_pseudonym", "presegmentation_label",
+                            "created_at", "volume"]
 
 
 class JobSerializer(serializers.ModelSerializer):

@@ -76,7 +76,9 @@ def seed_demo(*, n_cases: int = 6, seed: int = 0, password: str = "concord-demo"
             folder.mkdir()
             aff = geometry.nifti_affine()
             nib.save(nib.Nifti1Image(img.transpose(2, 1, 0).copy(), aff), folder / "image.nii.gz")
-            for r in (1, 2):
+            # half the cases come with two recorded raters (agreement to look at at once); the
+            # other half wait in the queue for annotator1 and annotator2
+            for r in ((1, 2) if i < n_cases // 2 else ()):
                 nib.save(nib.Nifti1Image(_rater(mask, rng).transpose(2, 1, 0).copy(), aff),
                          folder / f"rater-{r}.nii.gz")
         ingest(path=Path(tmp), project=project)
