@@ -351,7 +351,7 @@ def focal_tversky_loss(
     fn = ((1 - p) * t).sum(1)
     fp = (p * (1 - t)).sum(1)
     ti = (tp + 1.0) / (tp + alpha * fn + beta * fp + 1.0)
-    return (1.0 - ti).clamp_min(0).pow(gamma)
+    return (1.0 - ti).clamp_min(1e-6).pow(gamma)  # pow(<1) has an infinite slope at 0
 
 
 def pulaski_loss(
