@@ -341,6 +341,59 @@ flow("manager dashboard: low-agreement case, raters side by side, adjudicate", a
   expect(!mpage.errors.length, `no page errors: ${mpage.errors.join(" | ")}`);
 });
 
+flow("learning: dashboard curve / models / policy / bias audit render; uncertainty toggle and 3D switch", async ({ browser, baseUrl, api }) => {
+  const learning = await api("manager", "/api/projects/demo/learning/");
+  expect(learning.status === 200, `manager reads /learning/ (HTTP ${learning.status})`);
+  const page = await newPage(browser, "learning");
+  await login(page, baseUrl, "manager");
+  await page.goto(`${baseUrl}/#/dashboard/demo`);
+  const sections = ["learning-curve", "models", "bias-audit"];
+  for (const s of sections) {
+    await page.waitForFunction((k) => { const el = document.querySelector(`[data-section=${k}]`); return el && !/Loading…/.test(el.textContent ?? ""); }, s, { timeout: 15_000 });
+    expect(!(await page.locator(`[data-section=${s}] .error`).count()), `the ${s} panel shows no error: ${await page.locator(`[data-section=${s}]`).innerText()}`);
+  }
+  const { models, curve, audits } = learning.body;
+  const curveBox = page.locator("[data-section=learning-curve]");
+  expect(curve.length ? await curveBox.locator("svg.chart").count() : /No model has been trained yet/.test(await curveBox.innerText()), "the learning curve (or its empty state) is shown");
+  expect(models.length ? await page.locator("[data-section=models] tr[data-model]").count() === models.length : /No model versions yet/.test(await page.locator("[data-section=models]").innerText()), "the model versions table (or its empty state) is shown");
+  for (const id of ["#retrain", "#rescore", "#rollback", "input[name=retrain_cron]", "input[name=retrain_after_consensus]"])
+    expect(await page.locator(`[data-section=models] ${id}`).count() === 1, `the models panel has ${id}`);
+  if (!models.some((m) => m.status === "promoted")) expect(await page.locator("#rollback").isDisabled(), "Rollback is disabled without a promoted model");
+  const auditBox = page.locator("[data-section=bias-audit]");
+  expect(audits.length && audits[0].comparisons?.length ? await auditBox.locator("svg.error-bars").count() : /No bias audit has run yet/.test(await auditBox.innerText()), "the bias audit (or its empty state) is shown");
+  await curveBox.scrollIntoViewIfNeeded();
+  await page.shot("dashboard");
+
+  // the workspace: the uncertainty toggle follows /prediction/, the 3D render can be switched off
+  await page.goto(`${baseUrl}/#/annotate/demo?case=1`);
+  await waitWorkspace(page);
+  const pred = await api("manager", "/api/cases/1/prediction/");
+  const toggle = page.locator("#toggle-uncertainty");
+  expect(await toggle.count() === 1, "the workspace has an Uncertainty toggle");
+  if (pred.status === 404) {
+    expect(await toggle.isDisabled(), "the Uncertainty toggle is disabled without a prediction");
+    expect((await toggle.getAttribute("title")) === "no prediction yet", `its tooltip says so (${await toggle.getAttribute("title")})`);
+    await page.keyboard.press("u");
+    expect(!(await page.evaluate(() => window.__concord.uncertaintyShown())), "U does nothing without a prediction");
+  } else {
+    expect(!(await toggle.isDisabled()), "the Uncertainty toggle is enabled when the case has a prediction");
+  }
+  expect(/Uncertainty/.test(await page.locator(".shortcuts").innerText()), "the shortcuts panel lists the uncertainty key");
+  const r3d = page.locator("#toggle-3d");
+  expect((await r3d.getAttribute("aria-pressed")) === "true", "the 3D render is on for a small volume");
+  const tiles = () => page.evaluate(() => window.__concord.viewer.nv.screenSlices.length);
+  const withRender = await tiles();
+  await page.keyboard.press("r");
+  await page.waitForTimeout(200);
+  expect((await r3d.getAttribute("aria-pressed")) === "false", "R switches the 3D render off");
+  const without = await tiles();
+  expect(without < withRender, `the 3D tile is gone (${withRender} -> ${without} tiles)`);
+  await page.shot("workspace-no-3d");
+  await r3d.click();
+  expect((await r3d.getAttribute("aria-pressed")) === "true", "the button switches it back on");
+  expect(!page.errors.length, `no page errors: ${page.errors.join(" | ")}`);
+});
+
 // ---------------------------------------------------------------- runner
 async function main() {
   mkdirSync(artifacts, { recursive: true });

@@ -148,6 +148,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/cases/{id}/prediction/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The newest prediction of a case (for the viewer's pre-segmentation and uncertainty overlays). */
+        get: operations["cases_prediction_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/cases/{id}/slice/": {
         parameters: {
             query?: never;
@@ -348,6 +365,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/projects/{slug}/learning/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Model versions, the learning curve, the retraining policy and the running training. */
+        get: operations["projects_learning_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** @description Model versions, the learning curve, the retraining policy and the running training. */
+        patch: operations["projects_learning_partial_update"];
+        trace?: never;
+    };
     "/api/projects/{slug}/members/": {
         parameters: {
             query?: never;
@@ -381,6 +416,55 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/projects/{slug}/presegment/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["projects_presegment_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{slug}/rollback/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["projects_rollback_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{slug}/score/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Re-score the cases and refill the queue (cold start when no model is promoted). */
+        post: operations["projects_score_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/projects/{slug}/stats/": {
         parameters: {
             query?: never;
@@ -391,6 +475,22 @@ export interface paths {
         get: operations["projects_stats_retrieve"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{slug}/train/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["projects_train_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -439,6 +539,7 @@ export interface components {
              */
             priority?: number;
             status?: components["schemas"]["CaseStatusEnum"];
+            readonly presegmentation_label: string;
             /** Format: date-time */
             readonly created_at: string;
             readonly volume: components["schemas"]["Volume"];
@@ -496,20 +597,24 @@ export interface components {
          * @enum {string}
          */
         JobStatusEnum: "queued" | "running" | "succeeded" | "failed";
+        Kind: {
+            /** @default segmenter */
+            kind: components["schemas"]["Kind011Enum"];
+        };
         /**
-         * @description * `rater` - Rater
-         *     * `consensus` - Consensus
-         *     * `adjudicated` - Adjudicated
+         * @description * `segmenter` - Segmenter
+         *     * `pulaski` - PULASki probabilistic U-Net
+         *     * `shape_dae` - Shape denoising autoencoder
          * @enum {string}
          */
-        KindEnum: "rater" | "consensus" | "adjudicated";
+        Kind011Enum: "segmenter" | "pulaski" | "shape_dae";
         LabelVersion: {
             readonly id: number;
             readonly case: number;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
             readonly rater: string;
             /** @default rater */
-            readonly kind: components["schemas"]["KindEnum"];
+            readonly kind: components["schemas"]["LabelVersionKindEnum"];
             /** @description 1, 2, ... per case and rater (or kind) */
             readonly number: number;
             readonly parent: number | null;
@@ -520,6 +625,13 @@ export interface components {
             /** Format: date-time */
             readonly created_at: string;
         };
+        /**
+         * @description * `rater` - Rater
+         *     * `consensus` - Consensus
+         *     * `adjudicated` - Adjudicated
+         * @enum {string}
+         */
+        LabelVersionKindEnum: "rater" | "consensus" | "adjudicated";
         Membership: {
             readonly id: number;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
@@ -535,10 +647,36 @@ export interface components {
          * @enum {string}
          */
         MethodEnum: "staple" | "majority" | "version";
+        ModelVersion: {
+            readonly id: number;
+            readonly kind: components["schemas"]["Kind011Enum"];
+            readonly number: number;
+            readonly status: components["schemas"]["ModelVersionStatusEnum"];
+            /** @description TrainConfig.to_dict(): architecture and training settings */
+            readonly config: unknown;
+            /** @description label version ids (or case:rater-majority keys) */
+            readonly trained_on: unknown;
+            readonly validation_cases: unknown;
+            readonly n_labelled_cases: number;
+            readonly metrics: unknown;
+            readonly parent: number | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly promoted_at: string | null;
+        };
+        /**
+         * @description * `candidate` - Candidate
+         *     * `promoted` - Promoted
+         *     * `retired` - Retired
+         *     * `rejected` - Rejected
+         * @enum {string}
+         */
+        ModelVersionStatusEnum: "candidate" | "promoted" | "retired" | "rejected";
         NextCase: {
             case: components["schemas"]["Case"];
             assignment: components["schemas"]["Assignment"];
-            draft: components["schemas"]["Draft"];
+            draft?: components["schemas"]["Draft"];
         };
         PaginatedCaseList: {
             /** @example 123 */
@@ -630,9 +768,15 @@ export interface components {
              */
             priority?: number;
             status?: components["schemas"]["CaseStatusEnum"];
+            readonly presegmentation_label?: string;
             /** Format: date-time */
             readonly created_at?: string;
             readonly volume?: components["schemas"]["Volume"];
+        };
+        PatchedPolicy: {
+            retrain_cron?: string;
+            retrain_after_consensus?: number;
+            train_config?: unknown;
         };
         PatchedProject: {
             readonly id?: number;
@@ -990,6 +1134,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PaginatedLabelVersionList"];
+                };
+            };
+        };
+    };
+    cases_prediction_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };
@@ -1374,6 +1541,58 @@ export interface operations {
             };
         };
     };
+    projects_learning_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    projects_learning_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedPolicy"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedPolicy"];
+                "multipart/form-data": components["schemas"]["PatchedPolicy"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     projects_members_list: {
         parameters: {
             query?: {
@@ -1460,6 +1679,75 @@ export interface operations {
             };
         };
     };
+    projects_presegment_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+        };
+    };
+    projects_rollback_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["Kind"];
+                "application/x-www-form-urlencoded": components["schemas"]["Kind"];
+                "multipart/form-data": components["schemas"]["Kind"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+        };
+    };
+    projects_score_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+        };
+    };
     projects_stats_retrieve: {
         parameters: {
             query?: never;
@@ -1479,6 +1767,33 @@ export interface operations {
                     "application/json": {
                         [key: string]: unknown;
                     };
+                };
+            };
+        };
+    };
+    projects_train_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["Kind"];
+                "application/x-www-form-urlencoded": components["schemas"]["Kind"];
+                "multipart/form-data": components["schemas"]["Kind"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
                 };
             };
         };

@@ -23,16 +23,37 @@ function storeFor(caseId: number, onChunk?: () => void) {
 }
 
 /** Read one level (0 = full) as a VolumeData with spacing/origin scaled to that level. */
-export async function readLevel(
+export function readLevel(
   caseId: number,
   volume: Volume,
   level: number,
   onProgress?: (done: number, total: number) => void,
 ): Promise<VolumeData> {
+  return readArray(caseId, volume, String(level), level === 0 ? "full" : "coarse", onProgress);
+}
+
+/**
+ * Read a full-resolution label image of the case's group, e.g. "labels/prob-m3" (its level "0"):
+ * same grid as the image. zarrita decodes its zstd + crc32c chunks.
+ */
+export async function readLabelImage(caseId: number, volume: Volume, labelPath: string): Promise<VolumeData> {
+  const v = await readArray(caseId, volume, `${labelPath.replace(/^\/+|\/+$/g, "")}/0`, "full");
+  const full = volume.shape as unknown as number[];
+  if (v.shape.some((n, i) => n !== full[i])) throw new Error(`label ${labelPath} is ${v.shape.join("×")}, the image ${full.join("×")}`);
+  return v;
+}
+
+async function readArray(
+  caseId: number,
+  volume: Volume,
+  path: string,
+  resolution: VolumeData["resolution"],
+  onProgress?: (done: number, total: number) => void,
+): Promise<VolumeData> {
   let done = 0;
   let total = 1;
   const store = storeFor(caseId, () => onProgress?.(++done, total));
-  const arr = await zarr.open.v3(zarr.root(store).resolve(String(level)), { kind: "array" });
+  const arr = await zarr.open.v3(zarr.root(store).resolve(path), { kind: "array" });
   total = arr.shape.reduce((n, s, i) => n * Math.ceil(s / arr.chunks[i]), 1);
   const chunk = await zarr.get(arr);
   const shape = arr.shape as [number, number, number];
@@ -52,6 +73,6 @@ export async function readLevel(
     origin,
     direction,
     dtype: String(arr.dtype),
-    resolution: level === 0 ? "full" : "coarse",
+    resolution,
   };
 }

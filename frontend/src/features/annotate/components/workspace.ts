@@ -9,15 +9,20 @@ import { progressBar } from "@/components/progress-bar";
 import { getCase } from "@/features/annotate/api/get-case";
 import { getDraft, getDraftData } from "@/features/annotate/api/get-draft";
 import { putDraftData } from "@/features/annotate/api/put-draft-data";
-import { readLevel } from "@/features/annotate/api/read-volume";
+import { getPrediction } from "@/features/annotate/api/get-prediction";
+import { readLabelImage, readLevel } from "@/features/annotate/api/read-volume";
 import { submitLabel } from "@/features/annotate/api/submit-label";
 import { LabelStore } from "@/features/annotate/stores/label-store";
 import { PRESETS, defaultPreset, type WindowPreset } from "@/features/annotate/stores/window-presets";
-import { SHORTCUTS, TOOL_KEYS } from "@/features/annotate/components/shortcuts";
+import { SHORTCUTS, TOOL_KEYS, VIEW_KEYS } from "@/features/annotate/components/shortcuts";
+import { uncertaintyFromProbability } from "@/features/annotate/stores/uncertainty";
 import { Viewer } from "@/features/annotate/viewer/niivue-adapter";
-import type { Structure, Tool } from "@/features/annotate/viewer/types";
+import type { Structure, Tool, VolumeData } from "@/features/annotate/viewer/types";
 import { env } from "@/config/env";
-import type { Case, Project } from "@/types/domain";
+import type { Case, CasePrediction, Project } from "@/types/domain";
+
+/** Above this many voxels the 3D render starts switched off (software WebGL draws it slowly). */
+const RENDER_3D_MAX_VOXELS = 256 ** 3;
 
 export interface WorkspaceOptions {
   project: Project;
@@ -68,6 +73,11 @@ export function workspace(opts: WorkspaceOptions): WorkspaceHandle {
   let structure = structures[0]?.value ?? 1;
   let penSize = 3;
   let presetId: WindowPreset["id"] = (opts.preset as WindowPreset["id"]) || "lung";
+  let prediction: CasePrediction | null = null;
+  let uncertainty: VolumeData | null = null;
+  let uncertaintyOn = false;
+  let uncertaintyBusy = false;
+  let render3D = true;
 
   const setSave = (s: SaveState) => {
     saveBadge.className = `save-badge ${s.kind}`;
@@ -89,6 +99,13 @@ export function workspace(opts: WorkspaceOptions): WorkspaceHandle {
   const presetButtons = PRESETS.map((p) =>
     h("button", { type: "button", class: "preset", "data-preset": p.id, "aria-pressed": "false", onclick: () => choosePreset(p.id) }, p.label, " ", h("kbd", {}, p.key)),
   );
+  const NO_PREDICTION = "no prediction yet";
+  const uncertaintyBtn = h("button", { type: "button", class: "toggle", id: "toggle-uncertainty", "aria-pressed": "false", disabled: true,
+    title: "Loading…", onclick: () => void toggleUncertainty() }, "Uncertainty ", h("kbd", {}, VIEW_KEYS.uncertainty));
+  // a disabled button gets no pointer events in some browsers: the wrapper carries the tooltip too
+  const uncertaintyWrap = h("span", { class: "toggle-wrap", title: "Loading…" }, uncertaintyBtn);
+  const render3DBtn = h("button", { type: "button", class: "toggle", id: "toggle-3d", "aria-pressed": "true",
+    title: `3D render on / off (${VIEW_KEYS.render3D}); slow with software WebGL`, onclick: () => setRender3D(!render3D) }, "3D render ", h("kbd", {}, VIEW_KEYS.render3D));
   const undoBtn = h("button", { type: "button", onclick: () => undo(), disabled: true, title: "Undo (Ctrl+Z)" }, "Undo");
   const redoBtn = h("button", { type: "button", onclick: () => redo(), disabled: true, title: "Redo (Ctrl+Shift+Z)" }, "Redo");
   const submitBtn = h("button", { type: "button", class: "primary", id: "submit", onclick: () => submit(), disabled: true, title: "Submit (Ctrl+Enter)" }, "Submit → next case");
@@ -100,6 +117,7 @@ export function workspace(opts: WorkspaceOptions): WorkspaceHandle {
     h("fieldset", {}, h("legend", {}, "Structure"), ...(structButtons.length ? structButtons : [h("span", { class: "muted" }, "No structures in the project schema")])),
     h("fieldset", {}, h("legend", {}, "Brush"), sizeInput, sizeOut, h("kbd", {}, "[ ]")),
     h("fieldset", {}, h("legend", {}, "Window"), ...presetButtons),
+    h("fieldset", {}, h("legend", {}, "View"), uncertaintyWrap, render3DBtn),
     h("fieldset", {}, h("legend", {}, "Edit"), undoBtn, redoBtn),
   );
 
@@ -121,6 +139,8 @@ export function workspace(opts: WorkspaceOptions): WorkspaceHandle {
     toolButtons.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.tool === tool)));
     structButtons.forEach((b) => b.setAttribute("aria-pressed", String(Number(b.dataset.value) === structure)));
     presetButtons.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.preset === presetId)));
+    uncertaintyBtn.setAttribute("aria-pressed", String(uncertaintyOn));
+    render3DBtn.setAttribute("aria-pressed", String(render3D));
     undoBtn.disabled = !store?.canUndo;
     redoBtn.disabled = !store?.canRedo;
   }
@@ -156,6 +176,47 @@ export function workspace(opts: WorkspaceOptions): WorkspaceHandle {
   function applyWindow(): void {
     const w = windowFor(presetId);
     if (w) viewer?.setWindow(w.center, w.width);
+  }
+  function setUncertaintyAvailability(enabled: boolean, tip: string): void {
+    uncertaintyBtn.disabled = !enabled;
+    uncertaintyBtn.title = tip;
+    uncertaintyWrap.title = tip;
+    uncertaintyBtn.dataset.available = String(enabled);
+  }
+  async function toggleUncertainty(): Promise<void> {
+    if (!viewer || !caseData?.volume || !prediction || uncertaintyBtn.disabled || uncertaintyBusy) return;
+    uncertaintyBusy = true;
+    try {
+      if (uncertaintyOn) {
+        await viewer.setHeatOverlay(null);
+        uncertaintyOn = false;
+      } else {
+        if (!uncertainty) {
+          status.textContent = "Loading the model's probability map…";
+          const prob = await readLabelImage(caseData.id, caseData.volume, prediction.probability_label);
+          uncertainty = { ...prob, dtype: "uint8", data: uncertaintyFromProbability(prob.data, prediction.probability_scale || 255) };
+        }
+        if (destroyed) return;
+        await viewer.setHeatOverlay(uncertainty, { opacity: 0.6, colormap: "warm" });
+        uncertaintyOn = true;
+      }
+    } catch (e) {
+      toast(`Could not show the uncertainty map (${prediction.probability_label}): ${(e as Error).message}`, "error");
+    } finally {
+      uncertaintyBusy = false;
+      if (caseData?.volume && !destroyed) status.textContent = volumeStatus(caseData);
+      reflect();
+    }
+  }
+  function setRender3D(on: boolean): void {
+    render3D = on;
+    viewer?.setRender3D(on);
+    reflect();
+  }
+  function volumeStatus(c: Case): string {
+    const vol = c.volume!;
+    const shape = vol.shape as unknown as number[];
+    return `${shape[2]}×${shape[1]}×${shape[0]} voxels · ${(vol.spacing as unknown as number[]).map((x) => x.toFixed(2)).join("×")} mm`;
   }
   function undo(): void {
     const e = store?.undo();
@@ -248,6 +309,8 @@ export function workspace(opts: WorkspaceOptions): WorkspaceHandle {
     if (toolKey) { chooseTool(toolKey[0]); return; }
     const preset = PRESETS.find((p) => p.key.toLowerCase() === k.toLowerCase());
     if (preset) { choosePreset(preset.id); return; }
+    if (k.toLowerCase() === VIEW_KEYS.uncertainty.toLowerCase()) { void toggleUncertainty(); return; }
+    if (k.toLowerCase() === VIEW_KEYS.render3D.toLowerCase()) { setRender3D(!render3D); return; }
     if (/^[1-9]$/.test(k) && structures[Number(k) - 1]) { chooseStructure(structures[Number(k) - 1].value); return; }
     if (k === "[") { setPenSize(penSize - 1); return; }
     if (k === "]") { setPenSize(penSize + 1); return; }
@@ -264,7 +327,8 @@ export function workspace(opts: WorkspaceOptions): WorkspaceHandle {
   async function open(): Promise<void> {
     performance.clearMarks();
     performance.mark("case-open");
-    const debug = { state: "opening", viewer: null as Viewer | null, store: null as LabelStore | null, revision: () => revision, lastSubmitted: null as unknown };
+    const debug = { state: "opening", viewer: null as Viewer | null, store: null as LabelStore | null, revision: () => revision, lastSubmitted: null as unknown,
+      prediction: () => prediction, uncertaintyShown: () => uncertaintyOn, render3D: () => render3D };
     (window as unknown as { __concord: unknown }).__concord = debug;
     // WebGL setup runs while the case and its coarse level are fetched
     viewer = new Viewer(canvas);
@@ -286,6 +350,11 @@ export function workspace(opts: WorkspaceOptions): WorkspaceHandle {
       return;
     }
     if (!opts.preset) presetId = defaultPreset(vol.modality);
+    const predictionP = getPrediction(caseData.id).then(
+      (p) => ({ p, error: null as string | null }),
+      (e: Error) => ({ p: null, error: e.message }));
+    render3D = (vol.shape as unknown as number[]).reduce((n, x) => n * x, 1) <= RENDER_3D_MAX_VOXELS;
+    if (!render3D) render3DBtn.title = `3D render is off for volumes above 256³ voxels (slow with software WebGL); ${VIEW_KEYS.render3D} turns it on`;
     reflect();
     const levels = vol.levels ?? 1;
     const coarseP = readLevel(caseData.id, vol, Math.max(0, levels - 1));
@@ -296,6 +365,7 @@ export function workspace(opts: WorkspaceOptions): WorkspaceHandle {
       debug.state = "error";
       return;
     }
+    viewer.setRender3D(render3D);
     try {
       status.textContent = "Loading preview…";
       const coarse = await coarseP;
@@ -356,7 +426,17 @@ export function workspace(opts: WorkspaceOptions): WorkspaceHandle {
       reflect();
     });
     store.subscribe(reflect);
-    status.textContent = `${shape[2]}×${shape[1]}×${shape[0]} voxels · ${(vol.spacing as unknown as number[]).map((s) => s.toFixed(2)).join("×")} mm`;
+    status.textContent = volumeStatus(caseData);
+    const pred = await predictionP;
+    if (destroyed) return;
+    prediction = pred.p;
+    if (prediction) {
+      const sc = prediction.scores ?? {};
+      const extra = [typeof sc.mc_entropy === "number" ? `MC entropy ${sc.mc_entropy.toFixed(3)}` : "", typeof sc.ood_mahalanobis === "number" ? `OOD ${sc.ood_mahalanobis.toFixed(2)}` : ""].filter(Boolean).join(", ");
+      setUncertaintyAvailability(true, `Uncertainty of model m${prediction.model_number} (1 − |2p − 1|)${extra ? ": " + extra : ""}${caseData.presegmentation_label ? "; the draft started from its pre-segmentation" : ""} (${VIEW_KEYS.uncertainty})`);
+    } else {
+      setUncertaintyAvailability(false, pred.error ? `prediction unavailable: ${pred.error}` : NO_PREDICTION);
+    }
     debug.state = "ready";
     reflect();
     canvas.focus();

@@ -28,6 +28,8 @@ function hexToRgb(hex: string): [number, number, number] {
 export class Viewer {
   readonly nv: Niivue;
   private volume: NVImage | null = null;
+  private heat: NVImage | null = null;
+  private render3D = true;
   private map: RasMap | null = null;
   private shadow: Uint8Array | null = null; // last known drawBitmap (RAS)
   private editListeners: ((e: Edit) => void)[] = [];
@@ -120,8 +122,12 @@ export class Viewer {
     }
     const old = this.volume;
     const keepCrosshair = old ? [...this.nv.scene.crosshairPos] : null;
+    // the background must stay the first volume: take the heat overlay off and put it back on top
+    const heat = this.heat;
+    if (heat) this.nv.removeVolume(heat);
     this.nv.addVolume(img);
     if (old) this.nv.removeVolume(old);
+    if (heat) this.nv.addVolume(heat);
     this.volume = img;
     this.resolution = v.resolution;
     if (keepCrosshair) this.nv.scene.crosshairPos = keepCrosshair as unknown as typeof this.nv.scene.crosshairPos;
@@ -166,6 +172,41 @@ export class Viewer {
     this.shadow = bmp.slice();
     this.nv.setDrawOpacity(0.55);
     this.nv.refreshDrawing(true);
+  }
+
+  /**
+   * Show a uint8 scalar volume (same grid as the image, Zarr order) as a semi-transparent heat map
+   * over the image, below the label layer; null removes it. Values under `threshold` stay clear.
+   */
+  async setHeatOverlay(v: VolumeData | null, opts: { opacity?: number; threshold?: number; colormap?: string } = {}): Promise<void> {
+    if (this.heat) {
+      this.nv.removeVolume(this.heat);
+      this.heat = null;
+    }
+    if (v) {
+      const img = await NVImage.loadFromUrl({ url: buildNifti(v) as unknown as string, name: "uncertainty.nii",
+        colormap: opts.colormap ?? "warm", opacity: opts.opacity ?? 0.6, cal_min: opts.threshold ?? 16, cal_max: 255 });
+      img.cal_min = opts.threshold ?? 16;
+      img.cal_max = 255;
+      this.nv.addVolume(img);
+      this.heat = img;
+    }
+    this.nv.updateGLVolume();
+  }
+
+  get heatOverlayShown(): boolean {
+    return this.heat !== null;
+  }
+
+  /** Show or hide the 3D render tile (software WebGL renders it slowly). */
+  setRender3D(on: boolean): void {
+    this.render3D = on;
+    this.nv.opts.multiplanarShowRender = on ? SHOW_RENDER.ALWAYS : SHOW_RENDER.NEVER;
+    this.nv.drawScene();
+  }
+
+  get render3DShown(): boolean {
+    return this.render3D;
   }
 
   /** Subscribe to committed edits (one per stroke, fill or smart click). */

@@ -8,9 +8,6 @@ export interface ProjectStats {
   agreement_over_time?: { date: string; mean_dice: number; cases: number }[];
   per_rater?: { rater: string; sensitivity: number; specificity: number; cases?: number; mean_dice?: number }[];
   low_agreement?: { case_id: number; mean_dice: number; name?: string }[];
-  learning_curve?: Record<string, unknown>[];
-  models?: Record<string, unknown>[];
-  audits?: Record<string, unknown>[];
   jobs?: Job[];
 }
 

@@ -1,7 +1,7 @@
 import { apiJson } from "@/lib/api-client";
-import type { Job } from "@/types/domain";
+import type { Job, ModelKind } from "@/types/domain";
 
-/** Start a retraining job for the project. */
-export function startTraining(slug: string): Promise<Job> {
-  return apiJson<Job>(`/api/projects/${encodeURIComponent(slug)}/train/`, { method: "POST" });
+/** Start a training job for the project (202 with the job). */
+export function startTraining(slug: string, kind: ModelKind = "segmenter"): Promise<Job> {
+  return apiJson<Job>(`/api/projects/${encodeURIComponent(slug)}/train/`, { method: "POST", json: { kind } });
 }

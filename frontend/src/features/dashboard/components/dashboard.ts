@@ -1,4 +1,4 @@
-/** The manager dashboard: progress, throughput, agreement, STAPLE per rater, low-agreement cases, models, audits, jobs. */
+/** The manager dashboard: progress, throughput, agreement, STAPLE per rater, low-agreement cases, learning (curve, models, policy, bias audit), jobs. */
 import { ApiError } from "@/lib/api-client";
 import { h, clear } from "@/lib/dom";
 import { barChart, binnedHistogram, histogram, lineChart } from "@/components/charts";
@@ -8,7 +8,7 @@ import { adjudicate } from "@/features/dashboard/api/adjudicate";
 import { getAgreement, type Agreement } from "@/features/dashboard/api/get-agreement";
 import { getJobs } from "@/features/dashboard/api/get-jobs";
 import { getStats, type ProjectStats } from "@/features/dashboard/api/get-stats";
-import { startTraining } from "@/features/dashboard/api/train";
+import { learningPanels } from "@/features/dashboard/components/learning-panels";
 import { raterOverlays } from "@/features/dashboard/components/rater-overlays";
 import type { Job, Project } from "@/types/domain";
 
@@ -22,11 +22,6 @@ function genericTable(rows: Record<string, unknown>[], caption: string): HTMLEle
   return h("table", { class: "table" }, h("caption", {}, caption),
     h("thead", {}, h("tr", {}, ...cols.map((c) => h("th", {}, c.replace(/_/g, " "))))),
     h("tbody", {}, ...rows.map((r) => h("tr", {}, ...cols.map((c) => h("td", {}, fmt(r[c])))))));
-}
-
-function num(r: Record<string, unknown>, ...keys: string[]): number | undefined {
-  for (const k of keys) if (typeof r[k] === "number") return r[k] as number;
-  return undefined;
 }
 
 function agreementTables(a: Agreement): HTMLElement {
@@ -51,19 +46,10 @@ export function dashboard(project: Project): { el: HTMLElement; destroy(): void 
   const jobsBox = h("div", {});
   const el = h("div", { class: "dashboard" },
     h("div", { class: "dash-head" }, h("h1", {}, `${project.name}: dashboard`),
-      h("button", { type: "button", class: "primary", id: "retrain", onclick: () => void retrain() }, "Retrain now")),
+      h("a", { href: "#learning" , onclick: (ev: Event) => { ev.preventDefault(); learning.panels[0].scrollIntoView({ behavior: "smooth" }); } }, "Models and learning ↓")),
     body);
   let timer: number | null = null;
-
-  async function retrain(): Promise<void> {
-    try {
-      const job = await startTraining(project.slug);
-      toast(`Training job ${job.id ?? ""} started.`);
-      void refreshJobs();
-    } catch (e) {
-      toast(`Could not start training: ${(e as Error).message}`, "error");
-    }
-  }
+  const learning = learningPanels(project.slug, () => void refreshJobs());
 
   async function refreshJobs(): Promise<void> {
     try {
@@ -105,9 +91,6 @@ export function dashboard(project: Project): { el: HTMLElement; destroy(): void 
       : ad.counts.some((c) => c > 0) ? binnedHistogram(ad.bins, ad.counts, "Histogram of per-case mean Dice") : null;
     const overTime = (s.agreement_over_time ?? []).map((r, i) => [i, r.mean_dice] as [number, number]);
     const labelled = p ? (p.labelled ?? p.closed ?? 0) : 0;
-    const curve = (s.learning_curve ?? []).map((r, i) => [num(r, "n_labels", "labels", "step", "x") ?? i, num(r, "dice", "val_dice", "metric", "y") ?? 0] as [number, number]);
-    const audits = s.audits ?? [];
-    const auditBars = audits.map((a) => ({ label: String(a.group ?? a.attribute ?? a.name ?? "?"), value: num(a, "dice", "metric", "value", "gap") ?? 0 }));
     body.replaceChildren(
       panel("Progress",
         p ? h("div", {}, progressBar(p.total ? labelled / p.total : 0, "Done"),
@@ -122,11 +105,7 @@ export function dashboard(project: Project): { el: HTMLElement; destroy(): void 
         s.per_rater?.length ? genericTable(s.per_rater as unknown as Record<string, unknown>[], "Estimated by STAPLE against the consensus") : emptyState("STAPLE has not run yet.")),
       panel("Low-agreement cases",
         s.low_agreement?.length ? h("ul", { class: "low-list" }, ...s.low_agreement.map(lowAgreementRow)) : emptyState("No case is below the agreement threshold.")),
-      panel("Learning curve and model versions",
-        curve.length ? lineChart([{ name: "validation Dice", points: curve }], "Learning curve") : emptyState("No model has been trained yet."),
-        s.models?.length ? genericTable(s.models, "Model versions") : null),
-      panel("Bias audit",
-        auditBars.length ? barChart(auditBars, { title: "Model quality per subgroup", max: 1 }) : emptyState("No bias audit has run yet.")),
+      ...learning.panels,
       panel("Running jobs", jobsBox),
     );
   }
@@ -136,11 +115,11 @@ export function dashboard(project: Project): { el: HTMLElement; destroy(): void 
       renderStats(await getStats(project.slug));
     } catch (e) {
       const msg = e instanceof ApiError && e.status === 404 ? "Statistics are not available from the server yet." : `Could not load statistics: ${(e as Error).message}`;
-      body.replaceChildren(errorBanner(msg, () => void load()), panel("Running jobs", jobsBox));
+      body.replaceChildren(errorBanner(msg, () => void load()), ...learning.panels, panel("Running jobs", jobsBox));
     }
     await refreshJobs();
   }
   void load();
   timer = window.setInterval(() => void refreshJobs(), 3000);
-  return { el, destroy: () => { if (timer) clearInterval(timer); } };
+  return { el, destroy: () => { if (timer) clearInterval(timer); learning.destroy(); } };
 }
