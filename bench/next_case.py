@@ -114,7 +114,8 @@ def run(*, cases: int = 1000, requests: int = 200, clients: int = 4) -> dict:
             except OSError:
                 time.sleep(0.2)
         warm = tokens[-1]
-        _burst(port, [warm] * 8, path_for=lambda t: ("/api/projects/bench/", "GET"), clients=2)
+        # warm every gunicorn worker (first requests import the URLconf and its dependencies)
+        _burst(port, [warm] * 64, path_for=lambda t: ("/api/projects/bench/", "GET"), clients=clients)
         log("burst: next case ...")
         concord, c_err = _burst(port, tokens[:requests], clients=clients,
                                 path_for=lambda t: ("/api/projects/bench/next/", "POST"))
