@@ -120,6 +120,10 @@ def run(*, repeats: int = 3, big: bool = True) -> dict:
     counter = 0
     for name, folder in inputs.items():
         b_times, c_times = [], []
+        if len(list(folder.iterdir())) < 100:  # small input: one untimed warm-up run of each side
+            baseline(folder, tmp / f"{name}-warm.nii.gz")
+            counter += 1
+            concord(folder, counter)
         for r in range(repeats):
             b_times.append(baseline(folder, tmp / f"{name}-{r}.nii.gz"))
             counter += 1
