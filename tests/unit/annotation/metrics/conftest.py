@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
-LIDC = Path(__file__).resolve().parents[5] / "shared" / "data" / "lidc"
+from tests.conftest import shared_data
+
 # patients whose crops may mix two scans (see the data set's README)
 _MIXED = {"LIDC-IDRI-0132", "LIDC-IDRI-0365", "LIDC-IDRI-0442", "LIDC-IDRI-0484"}
 
@@ -31,14 +31,13 @@ def load_lidc_cases(n: int = 6) -> list[tuple[str, np.ndarray, tuple[float, floa
     """First ``n`` LIDC crops with four non-empty masks: (case_id, (4, Z, Y, X) uint8, spacing zyx)."""
     import nibabel as nib
 
-    if not LIDC.is_dir():
-        pytest.skip(f"LIDC data set absent at {LIDC}")
+    lidc = shared_data("lidc")
     out = []
-    with open(LIDC / "manifest.csv", newline="") as fh:
+    with open(lidc / "manifest.csv", newline="") as fh:
         for row in csv.DictReader(fh):
             if row["raters_nonempty"] != "4" or int(row["n_slices"]) < 6 or row["patient_id"] in _MIXED:
                 continue
-            folder = LIDC / row["case_id"]
+            folder = lidc / row["case_id"]
             masks = []
             for k in range(1, 5):
                 img = nib.load(folder / f"rater-{k}.nii.gz")

@@ -6,24 +6,13 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from core.geometry import Geometry
 
-SHARED_DATA = Path(__file__).resolve().parents[4].parent / "shared" / "data"
-
 ROW = (1.0, 0.0, 0.0)
 COL = (0.0, 1.0, 0.0)
-
-
-def shared_data(name: str) -> Path:
-    """A folder of ../shared/data, or skip (only where the data set is absent)."""
-    path = SHARED_DATA / name
-    if not path.exists():
-        pytest.skip(f"real data set {path} is absent")
-    return path
 
 
 def make_slice(

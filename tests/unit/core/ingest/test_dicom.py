@@ -14,8 +14,9 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from core.ingest import discover, load_series
 from core.ingest.dicom import load_dicom_series
+from tests.conftest import shared_data
 
-from .conftest import shared_data, write_series
+from .conftest import write_series
 
 KEY = b"test-key"
 

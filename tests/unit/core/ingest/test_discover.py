@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from core.ingest import discover, load_label, load_series
+from tests.conftest import shared_data
 
-from .conftest import shared_data, write_nifti, write_series
+from .conftest import write_nifti, write_series
 
 
 def _case(root, name, raters=2):
