@@ -4,7 +4,6 @@ adjudication and the manager's numbers. Views parse, call one service, shape the
 from __future__ import annotations
 
 import numpy as np
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -19,6 +18,7 @@ from annotation import permissions as perms
 from annotation import serializers as s
 from annotation.models import CaseAgreement, Draft, LabelVersion
 from annotation.services import assignment, consensus, drafts, stats
+from core.api.responses import raw_array_response
 from core.errors import InvalidInput
 from core.queries import MANAGING_ROLES, cases_for, projects_for, role_in
 
@@ -32,13 +32,6 @@ class RawParser(BaseParser):
 
     def parse(self, stream, media_type=None, parser_context=None) -> bytes:  # noqa: ANN001
         return stream.read()
-
-
-def _raw(array: np.ndarray) -> HttpResponse:
-    resp = HttpResponse(np.ascontiguousarray(array).tobytes(), content_type="application/octet-stream")
-    resp["X-Shape"] = ",".join(map(str, array.shape))
-    resp["X-Dtype"] = array.dtype.str
-    return resp
 
 
 class ProjectQueueViewSet(viewsets.GenericViewSet):
@@ -100,7 +93,7 @@ class CaseLabelViewSet(viewsets.GenericViewSet):
         draft = self._draft(request, case)
         region = drafts.parse_region(request.query_params, tuple(case.volume.shape))
         if request.method == "GET":
-            resp = _raw(drafts.read_draft(draft, region))
+            resp = raw_array_response(drafts.read_draft(draft, region))
             resp["X-Revision"] = str(draft.revision)
             return resp
         try:
@@ -176,6 +169,6 @@ class LabelVersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         version = self.get_object()
         region = drafts.parse_region(request.query_params, tuple(version.case.volume.shape))
         label = drafts.open_store(version.case).open_label(version.store_label)
-        resp = _raw(label.read(region))
+        resp = raw_array_response(label.read(region))
         resp["X-Checksum"] = version.checksum
         return resp

@@ -3,6 +3,7 @@ else the local threaded scheduler (numpy, zlib/zstd and pydicom's decoders relea
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -51,7 +52,5 @@ def map_collect(
             return client.gather(futures)
     tasks = [dask.delayed(_capture, pure=False)(fn, item) for item in items]
     workers = int(os.environ.get("CONCORD_INGEST_WORKERS", str(os.cpu_count() or 2)))
-    if progress:
-        with _Progress(len(tasks), progress):
-            return list(dask.compute(*tasks, scheduler="threads", num_workers=workers))
-    return list(dask.compute(*tasks, scheduler="threads", num_workers=workers))
+    with _Progress(len(tasks), progress) if progress else contextlib.nullcontext():
+        return list(dask.compute(*tasks, scheduler="threads", num_workers=workers))

@@ -8,6 +8,7 @@ message, and queue routing (``cpu`` / ``gpu``) lives in ``workers/routing.py``, 
 from __future__ import annotations
 
 import functools
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,6 @@ class JobReporter:
         self._update(status=JobStatus.RUNNING, started_at=timezone.now(), error="")
 
     def progress(self, fraction: float, message: str = "") -> None:
-        import time
-
         now = time.monotonic()
         if now - self._last >= self.min_interval_s or fraction >= 1.0:
             self._last = now

@@ -1,16 +1,9 @@
 """Learning API routes (under /api/)."""
 
-from rest_framework.routers import SimpleRouter
-
+from core.api.routers import ApiRouter
 from learning import api
 
-
-class _Router(SimpleRouter):
-    include_format_suffixes = False
-
-
-router = _Router()
-router.trailing_slash = "/?"
+router = ApiRouter()
 router.register("projects", api.ProjectLearningViewSet, basename="project-learning")
 router.register("cases", api.CasePredictionViewSet, basename="case-prediction")
 

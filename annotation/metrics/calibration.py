@@ -86,7 +86,6 @@ def expected_calibration_error(
     if p.min() < 0 or p.max() > 1:
         raise ValueError("probabilities must lie in [0, 1]")
     idx = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
-    n = np.bincount(idx, minlength=n_bins).astype(np.float64)
     sp = np.bincount(idx, weights=p, minlength=n_bins)
     st = np.bincount(idx, weights=t, minlength=n_bins)
     return float(np.abs(st - sp).sum() / p.size)

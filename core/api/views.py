@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
 from django.http import HttpResponse
@@ -22,6 +21,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from core.api import serializers as s
+from core.api.responses import raw_array_response
 from core.api.permissions import IsProjectManager, IsProjectManagerOrReadOnly
 from core.errors import InvalidInput
 from core.models import Case, Job, Membership
@@ -131,11 +131,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Updat
         a = q.validated_data
         plane = volume_services.read_slice(volume, axis=a["axis"], index=a.get("index"), level=a["level"])
         if a["format"] == "raw":
-            data = np.ascontiguousarray(plane).astype(plane.dtype.newbyteorder("<"), copy=False)
-            resp = HttpResponse(data.tobytes(), content_type="application/octet-stream")
-            resp["X-Shape"] = ",".join(map(str, plane.shape))
-            resp["X-Dtype"] = data.dtype.str
-            return resp
+            return raw_array_response(plane)
         width, center = volume_services.window_for(plane, preset=a.get("preset"), width=a.get("window"),
                                                    center=a.get("center"), modality=volume.modality)
         png = volume_services.render_png(plane, width=width, center=center, flip_vertical=a["axis"] != "axial")

@@ -24,6 +24,7 @@ from core import compute
 from core.models import Case, CaseStatus, Project
 from core.storage import open_volume
 from learning.acquisition import cold_start, normalise, select_batch
+from learning.data import normalise as normalise_intensity
 from learning.infer import predict
 from learning.models import BiasAudit, CaseScore, ModelKind, ModelVersion
 from learning.nets import bottleneck_features
@@ -60,9 +61,7 @@ def _score_case(case: Case, *, version: ModelVersion, device) -> dict:  # noqa: 
     samples = np.stack([s if s.ndim == 3 else s[1] for s in samples])
     mean = samples.mean(0)
     entropy = aggregate(predictive_entropy(samples), how="mean")
-    from learning.data import normalise as norm
-
-    x = norm(image, config.normalisation)
+    x = normalise_intensity(image, config.normalisation)
     model.eval()
     with torch.inference_mode():
         if config.spatial_dims == 2:

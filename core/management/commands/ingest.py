@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import json as _json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -39,8 +39,7 @@ class Command(BaseCommand):
             bar.close()
         new = [c for c in cases if c.created]
         if json:
-            _dump = __import__("json").dumps
-            self.stdout.write(_dump({"project": proj.slug, "cases": [c.to_dict() for c in cases]}, indent=2))
+            self.stdout.write(_json.dumps({"project": proj.slug, "cases": [c.to_dict() for c in cases]}, indent=2))
         else:
             for c in cases:
                 mark = "+" if c.created else "="
