@@ -69,6 +69,22 @@ def _celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory)
     log.close()
 
 
+def make_user(name: str):
+    """A user with a password (API tests authenticate with force_authenticate or a token)."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user(name, password="pw-12345678")
+
+
+def client_for(user):
+    """A DRF test client authenticated as ``user``."""
+    from rest_framework.test import APIClient
+
+    c = APIClient()
+    c.force_authenticate(user)
+    return c
+
+
 def wait_for_job(job_id: int, *, timeout: float = 120.0):
     """Poll a Job row until it finishes; returns it."""
     from core.models import Job, JobStatus

@@ -1,23 +1,11 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
-from rest_framework.test import APIClient
-
 from core.models import Case, Role
 from core.services.ingest import ingest
 from core.services.projects import create_project, set_member
 from tests.conftest import make_case_folder
-
-
-def make_user(name: str):
-    return get_user_model().objects.create_user(name, password="pw-12345678")
-
-
-def client_for(user) -> APIClient:
-    c = APIClient()
-    c.force_authenticate(user)
-    return c
+from tests.integration.conftest import make_user
 
 
 def make_labelled_project(tmp_path, *, slug="ann", n_cases=3, raters_per_case=2, shape=(8, 32, 32), blinded=True):

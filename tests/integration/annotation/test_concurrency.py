@@ -11,7 +11,8 @@ from django.db import connection
 from annotation.models import Assignment, Draft
 from core.models import Role
 from core.services.projects import set_member
-from tests.integration.annotation.conftest import client_for, make_labelled_project, make_user
+from tests.integration.annotation.conftest import make_labelled_project
+from tests.integration.conftest import client_for, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,7 @@ import pytest
 from annotation.models import Assignment, LabelVersion
 from core.models import Case, CaseStatus
 from core.storage import open_volume
-from tests.integration.annotation.conftest import client_for
+from tests.integration.conftest import client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,8 @@ import pytest
 
 from annotation.models import CaseAgreement, LabelKind, LabelVersion
 from core.models import Case, CaseStatus, Job
-from tests.integration.annotation.conftest import client_for, make_labelled_project
-from tests.integration.conftest import wait_for_job
+from tests.integration.annotation.conftest import make_labelled_project
+from tests.integration.conftest import client_for, wait_for_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,7 +7,6 @@ import io
 import nibabel as nib
 import numpy as np
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from PIL import Image
 from rest_framework.authtoken.models import Token
@@ -19,24 +18,15 @@ from core.services.ingest import ingest
 from core.services.projects import create_project, set_member
 from core.storage import open_volume
 from tests.conftest import make_case_folder
+from tests.integration.conftest import client_for, make_user
 
 pytestmark = pytest.mark.django_db
-
-
-def _user(name: str, **kw):
-    return get_user_model().objects.create_user(name, password="pw-12345678", **kw)
-
-
-def _client(user) -> APIClient:
-    c = APIClient()
-    c.force_authenticate(user)
-    return c
 
 
 @pytest.fixture
 def world(tmp_path):
     """Two projects; a manager and an annotator in the first, an outsider in the second."""
-    manager, annotator, outsider = _user("manager"), _user("annotator"), _user("outsider")
+    manager, annotator, outsider = make_user("manager"), make_user("annotator"), make_user("outsider")
     p1 = create_project(slug="p1", owner=manager, raters_per_case=2)
     set_member(project=p1, user=annotator, role=Role.ANNOTATOR)
     p2 = create_project(slug="p2", owner=outsider)
@@ -60,14 +50,14 @@ def test_requires_authentication():
 
 
 def test_users_see_only_their_projects(world):
-    slugs = [p["slug"] for p in _client(world["manager"]).get("/api/projects/").json()["results"]]
+    slugs = [p["slug"] for p in client_for(world["manager"]).get("/api/projects/").json()["results"]]
     assert slugs == ["p1"]
-    assert _client(world["outsider"]).get("/api/projects/p1/").status_code == 404
-    assert _client(world["outsider"]).get(f"/api/cases/{world['cases'][0].pk}/").status_code == 404
+    assert client_for(world["outsider"]).get("/api/projects/p1/").status_code == 404
+    assert client_for(world["outsider"]).get(f"/api/cases/{world['cases'][0].pk}/").status_code == 404
 
 
 def test_project_create_and_schema_validation(world):
-    c = _client(world["outsider"])
+    c = client_for(world["outsider"])
     bad = c.post("/api/projects/", {"slug": "x", "name": "X", "label_schema": [{"value": 0, "name": "bg"}]},
                  format="json")
     assert bad.status_code == 400 and "1..255" in str(bad.json())
@@ -79,8 +69,8 @@ def test_project_create_and_schema_validation(world):
 
 
 def test_members_managed_by_managers_only(world):
-    m, a = _client(world["manager"]), _client(world["annotator"])
-    _user("newbie")
+    m, a = client_for(world["manager"]), client_for(world["annotator"])
+    make_user("newbie")
     assert a.post("/api/projects/p1/members/", {"username": "newbie", "role": "annotator"}).status_code == 403
     r = m.post("/api/projects/p1/members/", {"username": "newbie", "role": "annotator"})
     assert r.status_code == 201
@@ -89,7 +79,7 @@ def test_members_managed_by_managers_only(world):
 
 
 def test_cases_filter_and_sort_by_priority(world):
-    c = _client(world["manager"])
+    c = client_for(world["manager"])
     res = c.get("/api/cases/", {"project": "p1"}).json()["results"]
     assert [r["priority"] for r in res] == [0.9, 0.5, 0.2]
     females = c.get("/api/cases/", {"project": "p1", "attr": "sex:F"}).json()["results"]
@@ -100,7 +90,7 @@ def test_cases_filter_and_sort_by_priority(world):
 
 
 def test_annotators_see_only_assigned_cases(world):
-    a = _client(world["annotator"])
+    a = client_for(world["annotator"])
     assert a.get("/api/cases/", {"project": "p1"}).json()["count"] == 0
     case = world["cases"][1]
     Assignment.objects.create(case=case, rater=world["annotator"])
@@ -111,7 +101,7 @@ def test_annotators_see_only_assigned_cases(world):
 
 
 def test_volume_metadata_and_slices(world):
-    c = _client(world["manager"])
+    c = client_for(world["manager"])
     case = world["cases"][0]
     meta = c.get(f"/api/cases/{case.pk}/volume/").json()
     assert meta["shape"] == [10, 40, 48] and meta["spacing"] == pytest.approx([0.8, 0.8, 2.0])
@@ -136,7 +126,7 @@ def test_volume_metadata_and_slices(world):
 
 
 def test_zarr_keys_served_for_browser_clients(world):
-    c = _client(world["manager"])
+    c = client_for(world["manager"])
     case = world["cases"][0]
     root = c.get(f"/api/cases/{case.pk}/zarr/zarr.json")
     assert root.status_code == 200 and "multiscales" in root.content.decode()

@@ -10,7 +10,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from django.conf import settings
 
 from annotation.models import LabelVersion
 from core.errors import InvalidInput

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
-from rest_framework.test import APIClient
 
 from core.models import Role
 from core.services.projects import create_project, set_member
 from learning.models import ModelStatus, ModelVersion
+from tests.integration.conftest import client_for
 
 pytestmark = pytest.mark.django_db
-
-
-def _client(user) -> APIClient:
-    c = APIClient()
-    c.force_authenticate(user)
-    return c
 
 
 @pytest.fixture
@@ -25,7 +19,7 @@ def people():
     manager, annotator = users.create_user("lm", password="x" * 10), users.create_user("la", password="x" * 10)
     project = create_project(slug="lp", owner=manager)
     set_member(project=project, user=annotator, role=Role.ANNOTATOR)
-    return project, _client(manager), _client(annotator)
+    return project, client_for(manager), client_for(annotator)
 
 
 def test_policy_train_and_learning_view(people):
