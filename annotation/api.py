@@ -93,7 +93,7 @@ class CaseLabelViewSet(viewsets.GenericViewSet):
         draft = self._draft(request, case)
         region = drafts.parse_region(request.query_params, tuple(case.volume.shape))
         if request.method == "GET":
-            resp = raw_array_response(drafts.read_draft(draft, region))
+            resp = raw_array_response(drafts.read_draft(draft, region), request)
             resp["X-Revision"] = str(draft.revision)
             return resp
         try:
@@ -169,6 +169,6 @@ class LabelVersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         version = self.get_object()
         region = drafts.parse_region(request.query_params, tuple(version.case.volume.shape))
         label = drafts.open_store(version.case).open_label(version.store_label)
-        resp = raw_array_response(label.read(region))
+        resp = raw_array_response(label.read(region), request)
         resp["X-Checksum"] = version.checksum
         return resp

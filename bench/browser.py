@@ -147,7 +147,7 @@ const { chromium } = createRequire(cfg.frontend + "/package.json")("playwright-c
 // after a page is closed, which would slow the next page in a shared GPU process
 const launch = () => chromium.launch({ executablePath: cfg.chromium,
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--enable-unsafe-swiftshader"] });
-const out = { concord: [], concord_full: [], baseline: [], autosave: [], errors: [] };
+const out = { concord: [], concord_full: [], baseline: [], autosave: [], errors: [], stroke_fps: [], stroke_max_frame_ms: [], max_frame_with_autosave_ms: [] };
 const measure = (page, a, b) => page.evaluate(([a, b]) => {
   const s = performance.getEntriesByName(a)[0], e = performance.getEntriesByName(b)[0];
   return s && e ? e.startTime - s.startTime : null; }, [a, b]);
@@ -170,6 +170,8 @@ async function concord(i, full) {
     out.concord.pop();
     await page.waitForFunction(() => ["ready", "error"].includes(window.__concord.state), null, { timeout: 600000 });
     out.concord_full.push(await measure(page, "case-open", "full-res"));
+    out.marks = await page.evaluate(() => { const o = performance.getEntriesByName("case-open")[0].startTime;
+      return Object.fromEntries(performance.getEntriesByType("mark").map((e) => [e.name, Math.round(e.startTime - o)])); });
     // autosave: paint strokes on the axial view and time each PUT round trip
     for (let k = 0; k < cfg.strokes; k++) {
       const t = await page.evaluate(() => {
@@ -179,11 +181,23 @@ async function concord(i, full) {
         return { x: r.left + l * s, y: r.top + tp * s, w: w * s, h: h * s };
       });
       const y = t.y + t.h * (0.4 + 0.05 * k);
+      // frame clock: every animation frame's timestamp while painting and until the autosave lands
+      await page.evaluate(() => { const f = (window.__frames = []); window.__rec = true;
+        const tick = (ts) => { f.push(ts); if (window.__rec) requestAnimationFrame(tick); }; requestAnimationFrame(tick); });
       await page.mouse.move(t.x + t.w * 0.3, y); await page.mouse.down();
-      for (let j = 1; j <= 10; j++) await page.mouse.move(t.x + t.w * (0.3 + 0.03 * j), y);
+      const t0 = await page.evaluate(() => performance.now());
+      // a hand-drawn stroke: one pointer move per 60 Hz frame
+      for (let j = 1; j <= cfg.moves; j++) { await page.mouse.move(t.x + t.w * (0.3 + 0.3 * j / cfg.moves), y + 8 * Math.sin(j / 3)); await page.waitForTimeout(16); }
+      const t1 = await page.evaluate(() => performance.now());
       await page.mouse.up();
       const n = k + 1;
       await page.waitForFunction((n) => performance.getEntriesByName("autosave").length >= n, n, { timeout: 180000 });
+      const frames = await page.evaluate(() => { window.__rec = false; return window.__frames; });
+      const during = frames.filter((f) => f >= t0 && f <= t1);
+      const gaps = (fs) => fs.slice(1).map((f, i) => f - fs[i]);
+      out.stroke_fps.push(during.length > 1 ? 1000 * (during.length - 1) / (during[during.length - 1] - during[0]) : 0);
+      out.stroke_max_frame_ms.push(Math.max(...gaps(during)));
+      out.max_frame_with_autosave_ms.push(Math.max(...gaps(frames.filter((f) => f >= t0))));
     }
     out.autosave = await page.evaluate(() => performance.getEntriesByName("autosave").map((e) => e.duration));
     out.painted = await page.evaluate(() => window.__concord.store.count());
@@ -263,7 +277,7 @@ def run(*, repeats: int = 3, shape: tuple[int, int, int] = (600, 512, 512), stro
         threading.Thread(target=static_server.serve_forever, daemon=True).start()
 
         cfg = {"frontend": str(FRONTEND), "chromium": CHROMIUM, "concord": base, "baseline": f"http://127.0.0.1:{sport}",
-               "token": ann, "slug": "bench", "caseId": case_id, "repeats": repeats, "strokes": strokes}
+               "token": ann, "slug": "bench", "caseId": case_id, "repeats": repeats, "strokes": strokes, "moves": 30}
         (tmp / "driver.mjs").write_text(DRIVER)
         log(f"driving chromium: {repeats} repeats each (+1 warm-up)")
         r = subprocess.run(["node", str(tmp / "driver.mjs"), json.dumps(cfg)], capture_output=True, text=True, timeout=1800)
@@ -286,6 +300,10 @@ def run(*, repeats: int = 3, shape: tuple[int, int, int] = (600, 512, 512), stro
             "concord_min_s": round(float(c.min()), 4),
             "speedup": round(float(np.median(b) / np.median(c)), 2),
             "concord_full_res_s": round(float(res["concord_full"][0]) / 1000, 3) if res["concord_full"] else None,
+            "full_res_marks_ms": res.get("marks"),
+            "stroke_fps_median": round(float(np.median(res["stroke_fps"])), 1) if res["stroke_fps"] else None,
+            "stroke_max_frame_ms": round(float(max(res["stroke_max_frame_ms"])), 1) if res["stroke_max_frame_ms"] else None,
+            "max_frame_with_autosave_ms": round(float(max(res["max_frame_with_autosave_ms"])), 1) if res["max_frame_with_autosave_ms"] else None,
             "autosave_roundtrip_s": None if np.isnan(a).all() else round(float(np.nanmedian(a)), 4),
             "errors": res["errors"][:3],
             "autosave_samples": len(res["autosave"]),

@@ -96,6 +96,27 @@ async function canvasStats(page, selector = "#viewer-canvas") {
   }, png.toString("base64"));
 }
 
+/** Fraction of pixels in a page rectangle (CSS px) that differ between two screenshots of it. */
+async function changedFraction(page, clip, before) {
+  const after = await page.screenshot({ clip });
+  return page.evaluate(async ([a, b]) => {
+    const px = async (b64) => {
+      const img = new Image();
+      img.src = `data:image/png;base64,${b64}`;
+      await img.decode();
+      const c = document.createElement("canvas");
+      c.width = img.width; c.height = img.height;
+      const ctx = c.getContext("2d");
+      ctx.drawImage(img, 0, 0);
+      return ctx.getImageData(0, 0, c.width, c.height).data;
+    };
+    const [x, y] = [await px(a), await px(b)];
+    let n = 0;
+    for (let i = 0; i < x.length; i += 4) if (Math.abs(x[i] - y[i]) + Math.abs(x[i + 1] - y[i + 1]) + Math.abs(x[i + 2] - y[i + 2]) > 30) n++;
+    return n / (x.length / 4);
+  }, [before.toString("base64"), after.toString("base64")]);
+}
+
 /** The on-screen rectangle (CSS px) of one NiiVue tile: 0 axial, 1 coronal, 2 sagittal. */
 async function tileRect(page, axCorSag) {
   return page.evaluate((want) => {
@@ -197,9 +218,18 @@ flow("tools: brush, eraser, fill outline, smart grow, undo — by keyboard", asy
   await page.keyboard.press("d");
   expect((await page.getAttribute("button[data-tool=brush]", "aria-pressed")) === "true", "D selects the brush");
   const c0 = await count();
+  // the painted voxels must reach the screen (the drawing texture is updated box by box)
+  const band = { x: t.x + t.w * 0.24, y: t.y + t.h * 0.3 - 1, width: t.w * 0.12, height: 3 };
+  const crosshair = (w) => page.evaluate((w) => { const nv = window.__concord.viewer.nv; nv.opts.crosshairWidth = w; nv.drawScene(); }, w);
+  await crosshair(0); // the pen moves the crosshair onto the stroke: hide it while comparing pixels
+  const bandBefore = await page.screenshot({ clip: band });
   await drag([[0.2, 0.3], [0.4, 0.3]]);
   const c1 = await count();
   expect(c1 > c0, `brush paints (${c0} -> ${c1})`);
+  await crosshair(0);
+  const shown = await changedFraction(page, band, bandBefore);
+  await crosshair(1);
+  expect(shown > 0.5, `the stroke is drawn on the axial view (${(shown * 100).toFixed(0)}% of its pixels changed)`);
   await page.keyboard.press("e");
   await page.keyboard.press("]");
   await page.keyboard.press("]");

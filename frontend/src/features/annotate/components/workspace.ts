@@ -336,6 +336,7 @@ export function workspace(opts: WorkspaceOptions): WorkspaceHandle {
     const attached = viewer.attach().then(() => null, (e: Error) => e);
     try {
       caseData = await getCase(opts.caseId);
+      performance.mark("case-fetched");
     } catch (e) {
       status.textContent = "";
       showError(e instanceof ApiError && e.status === 404 ? `Case ${opts.caseId} does not exist or is not assigned to you.` : `Could not open case ${opts.caseId}: ${(e as Error).message}`);
@@ -369,6 +370,7 @@ export function workspace(opts: WorkspaceOptions): WorkspaceHandle {
     try {
       status.textContent = "Loading preview…";
       const coarse = await coarseP;
+      performance.mark("coarse-fetched");
       if (destroyed) return;
       await viewer.loadVolume(coarse, windowFor(presetId));
       if (presetId === "auto") applyWindow();
@@ -381,7 +383,9 @@ export function workspace(opts: WorkspaceOptions): WorkspaceHandle {
         const full = await readLevel(caseData.id, vol, 0, (done, total) => {
           clear(loadArea);
           if (done < total) loadArea.append(progressBar(done / total, "Full resolution"));
+          else performance.mark("full-chunks-arrived");
         });
+        performance.mark("full-fetched");
         if (destroyed) return;
         clear(loadArea);
         await viewer.loadVolume(full, windowFor(presetId));

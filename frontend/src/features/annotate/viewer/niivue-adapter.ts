@@ -11,6 +11,14 @@ import type { Edit, Structure, Tool, VolumeData } from "@/features/annotate/view
 
 export type { Edit, Structure, Tool, VolumeData } from "@/features/annotate/viewer/types";
 
+/** A voxel box in the RAS drawing bitmap: [x0, y0, z0, x1, y1, z1), upper bounds exclusive. */
+type Box = [number, number, number, number, number, number];
+const EMPTY: Box = [Infinity, Infinity, Infinity, -Infinity, -Infinity, -Infinity];
+const isEmpty = (b: Box) => b[0] >= b[3] || b[1] >= b[4] || b[2] >= b[5];
+/** null = "anything may have changed" (the whole bitmap) wins over any box. */
+const union = (a: Box | null, b: Box | null): Box | null =>
+  a === null || b === null ? null : [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.min(a[2], b[2]), Math.max(a[3], b[3]), Math.max(a[4], b[4]), Math.max(a[5], b[5])];
+
 interface RasMap {
   dims: [number, number, number];
   xl: Int32Array;
@@ -32,6 +40,10 @@ export class Viewer {
   private render3D = true;
   private map: RasMap | null = null;
   private shadow: Uint8Array | null = null; // last known drawBitmap (RAS)
+  // Where the drawing changed: since the last texture upload, and since the last collected edit.
+  // A stroke on a 512x512x600 volume then uploads and diffs a few thousand voxels, not 157 M.
+  private uploadBox: Box | null = null;
+  private editBox: Box | null = null;
   private editListeners: ((e: Edit) => void)[] = [];
   private tool: Tool = "navigate";
   private pen = 1;
@@ -56,6 +68,7 @@ export class Viewer {
     this.nv.onDrawingChanged = (action: string) => {
       if (action === "draw") this.collectEdit();
     };
+    this.trackDrawing();
     // smart tool: a click (no drag) grows a region from the clicked voxel in that view's plane
     let down: [number, number] | null = null;
     canvas.addEventListener("pointerdown", (e) => (down = [e.clientX, e.clientY]));
@@ -68,6 +81,83 @@ export class Viewer {
       if (plane < 0 || plane > 2) return;
       requestAnimationFrame(() => this.regionGrow(plane as 0 | 1 | 2));
     });
+  }
+
+  /**
+   * Make NiiVue's pen cheap on big volumes. NiiVue re-uploads the whole drawing texture on every
+   * pointer move and RLE-encodes the whole bitmap for its own undo at every stroke end (hundreds of
+   * ms each at 512x512x600). Here the pen's writes are boxed, only the box is uploaded (WebGL2
+   * unpack skips, no copy), and NiiVue's undo snapshots are off: undo lives in the LabelStore.
+   */
+  private trackDrawing(): void {
+    const nv = this.nv as unknown as {
+      drawPt: (x: number, y: number, z: number, v: number, bmp?: Uint8Array | null) => void;
+      drawPenLine: (a: number[], b: number[], v: number) => void;
+      drawPenFilled: () => void;
+      drawAddUndoBitmap: () => void;
+      refreshDrawing: (force?: boolean, clickToSegment?: boolean) => void;
+      drawPenFillPts: number[][];
+      drawTexture: WebGLTexture | null;
+    };
+    const half = () => Math.floor(Math.max(1, this.nv.opts.penSize ?? 1) / 2);
+    const around = (pts: number[][]): Box => {
+      const b: Box = [...EMPTY];
+      const r = half();
+      for (const p of pts)
+        for (let c = 0; c < 3; c++) {
+          b[c] = Math.min(b[c], p[c] - r);
+          b[c + 3] = Math.max(b[c + 3], p[c] + r + 1);
+        }
+      return b;
+    };
+    const touched = (b: Box) => {
+      this.uploadBox = union(this.uploadBox, b);
+      this.editBox = union(this.editBox, b);
+    };
+    const drawPt = nv.drawPt.bind(this.nv);
+    nv.drawPt = (x, y, z, v, bmp = null) => {
+      if (!bmp) touched(around([[x, y, z]]));
+      drawPt(x, y, z, v, bmp);
+    };
+    const drawPenLine = nv.drawPenLine.bind(this.nv);
+    nv.drawPenLine = (a, b, v) => {
+      touched(around([a, b]));
+      drawPenLine(a, b, v);
+    };
+    const drawPenFilled = nv.drawPenFilled.bind(this.nv);
+    nv.drawPenFilled = () => {
+      // the filled polygon lies inside its outline's bounding box
+      if (nv.drawPenFillPts.length >= 2) touched(around(nv.drawPenFillPts));
+      drawPenFilled();
+    };
+    nv.drawAddUndoBitmap = () => undefined;
+    const refresh = nv.refreshDrawing.bind(this.nv);
+    nv.refreshDrawing = (force = true, clickToSegment = false) => {
+      const box = this.uploadBox;
+      const bmp = this.nv.drawBitmap;
+      const gl = this.nv.gl as WebGL2RenderingContext | null;
+      const dims = this.nv.back?.dims;
+      this.uploadBox = [...EMPTY];
+      if (box === null || clickToSegment || !bmp || !gl || !dims || !nv.drawTexture || this.nv.opts.is2DSliceShader || (this.nv.opts.smoothDrawing ?? 0) > 0) {
+        refresh(force, clickToSegment);
+        return;
+      }
+      const lo = [0, 1, 2].map((c) => Math.max(0, box[c]));
+      const hi = [0, 1, 2].map((c) => Math.min(dims[c + 1], box[c + 3]));
+      if (hi.every((h, c) => h > lo[c])) {
+        gl.activeTexture(gl.TEXTURE7); // NiiVue's drawing texture unit
+        gl.bindTexture(gl.TEXTURE_3D, nv.drawTexture);
+        gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
+        gl.pixelStorei(gl.UNPACK_ROW_LENGTH, dims[1]);
+        gl.pixelStorei(gl.UNPACK_IMAGE_HEIGHT, dims[2]);
+        gl.pixelStorei(gl.UNPACK_SKIP_PIXELS, lo[0]);
+        gl.pixelStorei(gl.UNPACK_SKIP_ROWS, lo[1]);
+        gl.pixelStorei(gl.UNPACK_SKIP_IMAGES, lo[2]);
+        gl.texSubImage3D(gl.TEXTURE_3D, 0, lo[0], lo[1], lo[2], hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2], gl.RED, gl.UNSIGNED_BYTE, bmp);
+        for (const p of [gl.UNPACK_ROW_LENGTH, gl.UNPACK_IMAGE_HEIGHT, gl.UNPACK_SKIP_PIXELS, gl.UNPACK_SKIP_ROWS, gl.UNPACK_SKIP_IMAGES]) gl.pixelStorei(p, 0);
+      }
+      if (force) this.nv.drawScene();
+    };
   }
 
   /** Grow a 2D region from the crosshair voxel: neighbours within an intensity tolerance, inside a radius. */
@@ -103,6 +193,13 @@ export class Viewer {
         stack.push(q);
       }
     }
+    const box: Box = [seed[0], seed[1], seed[2], seed[0] + 1, seed[1] + 1, seed[2] + 1];
+    for (const c of [a, b]) {
+      box[c] = seed[c] - radius;
+      box[c + 3] = seed[c] + radius + 1;
+    }
+    this.uploadBox = union(this.uploadBox, box);
+    this.editBox = union(this.editBox, box);
     this.nv.refreshDrawing(true);
     this.collectEdit();
   }
@@ -115,7 +212,9 @@ export class Viewer {
   /** Show a volume; a "full" volume replaces a coarse one in the same world space. */
   async loadVolume(v: VolumeData, window?: { center: number; width: number }): Promise<void> {
     const buffer = buildNifti(v);
+    performance.mark(`${v.resolution}-nifti-built`);
     const img = await NVImage.loadFromUrl({ url: buffer as unknown as string, name: `${v.resolution}.nii` });
+    performance.mark(`${v.resolution}-image-parsed`);
     if (window) {
       img.cal_min = window.center - window.width / 2;
       img.cal_max = window.center + window.width / 2;
@@ -123,17 +222,24 @@ export class Viewer {
     const old = this.volume;
     const keepCrosshair = old ? [...this.nv.scene.crosshairPos] : null;
     // the background must stay the first volume: take the heat overlay off and put it back on top
-    const heat = this.heat;
-    if (heat) this.nv.removeVolume(heat);
-    this.nv.addVolume(img);
-    if (old) this.nv.removeVolume(old);
-    if (heat) this.nv.addVolume(heat);
+    // One GL refresh: addVolume + removeVolume would each rebuild every layer's textures and the
+    // 3D gradients (seconds apiece for 512x512x600 under software WebGL). This is what NiiVue's
+    // setVolume assigns, for the whole list at once.
+    const nv = this.nv as unknown as { volumes: NVImage[]; back: NVImage | null; overlays: NVImage[] };
+    const others = nv.volumes.filter((x) => x !== old && x !== this.heat);
+    nv.volumes = [img, ...others, ...(this.heat ? [this.heat] : [])];
+    nv.back = img;
+    nv.overlays = nv.volumes.slice(1);
     this.volume = img;
     this.resolution = v.resolution;
     if (keepCrosshair) this.nv.scene.crosshairPos = keepCrosshair as unknown as typeof this.nv.scene.crosshairPos;
     this.map = null;
     this.shadow = null;
+    this.uploadBox = this.editBox = null;
     this.nv.updateGLVolume();
+    // wait for the GPU to finish the layer passes, so the mark says when the views are really usable
+    (this.nv.gl as WebGL2RenderingContext | null)?.finish();
+    performance.mark(`${v.resolution}-uploaded`);
   }
 
   private rasMap(): RasMap {
@@ -163,13 +269,18 @@ export class Viewer {
     if (!this.nv.drawBitmap) this.nv.createEmptyDrawing();
     const { dims, xl, yl, zl } = this.rasMap();
     const bmp = this.nv.drawBitmap!;
-    let r = 0;
-    for (let z = 0; z < dims[2]; z++)
-      for (let y = 0; y < dims[1]; y++) {
-        const base = zl[z] + yl[y];
-        for (let x = 0; x < dims[0]; x++) bmp[r++] = label[base + xl[x]];
-      }
+    if (isAllZero(label)) bmp.fill(0); // the usual fresh draft: skip the 157 M-voxel reorder
+    else {
+      let r = 0;
+      for (let z = 0; z < dims[2]; z++)
+        for (let y = 0; y < dims[1]; y++) {
+          const base = zl[z] + yl[y];
+          for (let x = 0; x < dims[0]; x++) bmp[r++] = label[base + xl[x]];
+        }
+    }
     this.shadow = bmp.slice();
+    this.uploadBox = null;
+    this.editBox = [...EMPTY];
     this.nv.setDrawOpacity(0.55);
     this.nv.refreshDrawing(true);
   }
@@ -219,10 +330,18 @@ export class Viewer {
   applyValues(ras: Uint32Array, values: Uint8Array): void {
     const bmp = this.nv.drawBitmap;
     if (!bmp || !this.shadow) return;
+    const { dims } = this.rasMap();
+    const box: Box = [...EMPTY];
+    const dxy = dims[0] * dims[1];
     for (let i = 0; i < ras.length; i++) {
-      bmp[ras[i]] = values[i];
-      this.shadow[ras[i]] = values[i];
+      const r = ras[i];
+      bmp[r] = values[i];
+      this.shadow[r] = values[i];
+      const z = (r / dxy) | 0, y = ((r - z * dxy) / dims[0]) | 0, x = r - z * dxy - y * dims[0];
+      box[0] = Math.min(box[0], x); box[1] = Math.min(box[1], y); box[2] = Math.min(box[2], z);
+      box[3] = Math.max(box[3], x + 1); box[4] = Math.max(box[4], y + 1); box[5] = Math.max(box[5], z + 1);
     }
+    this.uploadBox = union(this.uploadBox, box);
     this.nv.refreshDrawing(true);
   }
 
@@ -233,15 +352,9 @@ export class Viewer {
       this.shadow = new Uint8Array(bmp.length);
     }
     const { dims, xl, yl, zl } = this.rasMap();
-    const changed: number[] = [];
-    const n = bmp.length;
-    const words = n >> 2;
-    const a32 = new Uint32Array(bmp.buffer, bmp.byteOffset, bmp.byteOffset % 4 === 0 ? words : 0);
-    const b32 = new Uint32Array(this.shadow.buffer, 0, a32.length);
-    for (let w = 0; w < a32.length; w++) {
-      if (a32[w] !== b32[w]) for (let k = w * 4; k < w * 4 + 4; k++) if (bmp[k] !== this.shadow[k]) changed.push(k);
-    }
-    for (let k = a32.length * 4; k < n; k++) if (bmp[k] !== this.shadow[k]) changed.push(k);
+    const box = this.editBox;
+    this.editBox = [...EMPTY];
+    const changed = box === null ? diffAll(bmp, this.shadow) : diffBox(bmp, this.shadow, dims, box);
     if (!changed.length) return;
     const ras = Uint32Array.from(changed);
     const native = new Uint32Array(ras.length);
@@ -312,4 +425,37 @@ export class Viewer {
       /* context already gone */
     }
   }
+}
+
+function isAllZero(a: Uint8Array): boolean {
+  const head = a.byteOffset % 4 === 0 ? a.length >> 2 : 0;
+  const w = new Uint32Array(a.buffer, a.byteOffset, head);
+  for (let i = 0; i < w.length; i++) if (w[i] !== 0) return false;
+  for (let k = head * 4; k < a.length; k++) if (a[k] !== 0) return false;
+  return true;
+}
+
+/** Indices where two equal-length bitmaps differ, compared a word at a time. */
+function diffAll(a: Uint8Array, b: Uint8Array): number[] {
+  const changed: number[] = [];
+  const words = a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0 ? a.length >> 2 : 0;
+  const a32 = new Uint32Array(a.buffer, a.byteOffset, words);
+  const b32 = new Uint32Array(b.buffer, b.byteOffset, words);
+  for (let w = 0; w < words; w++) if (a32[w] !== b32[w]) for (let k = w * 4; k < w * 4 + 4; k++) if (a[k] !== b[k]) changed.push(k);
+  for (let k = words * 4; k < a.length; k++) if (a[k] !== b[k]) changed.push(k);
+  return changed;
+}
+
+/** Indices where two bitmaps of `dims` (x fastest) differ inside `box` (clamped to the volume). */
+function diffBox(a: Uint8Array, b: Uint8Array, dims: [number, number, number], box: Box): number[] {
+  const changed: number[] = [];
+  if (isEmpty(box)) return changed;
+  const [x0, y0, z0] = [0, 1, 2].map((c) => Math.max(0, box[c]));
+  const [x1, y1, z1] = [0, 1, 2].map((c) => Math.min(dims[c], box[c + 3]));
+  for (let z = z0; z < z1; z++)
+    for (let y = y0; y < y1; y++) {
+      const row = (z * dims[1] + y) * dims[0];
+      for (let k = row + x0; k < row + x1; k++) if (a[k] !== b[k]) changed.push(k);
+    }
+  return changed;
 }
