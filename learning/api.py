@@ -14,7 +14,7 @@ from core import jobs
 from core.api.serializers import JobSerializer
 from core.queries import MANAGING_ROLES, projects_for, role_in
 from learning.models import BiasAudit, CaseScore, CurvePoint, ModelKind, ModelVersion
-from learning.services import schedule, training
+from learning.services import registry, schedule
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -58,7 +58,7 @@ class ProjectLearningViewSet(viewsets.GenericViewSet):
             d = ser.validated_data
             schedule.set_policy(project=project, cron=d.get("retrain_cron"),
                                 after_n=d.get("retrain_after_consensus"), train_config=d.get("train_config"))
-        state = training.learning_state(project)
+        state = registry.learning_state(project)
         return Response({
             "policy": {"retrain_cron": state.retrain_cron, "retrain_after_consensus": state.retrain_after_consensus,
                        "train_config": state.train_config, "validation_case_ids": state.validation_case_ids},
@@ -88,7 +88,7 @@ class ProjectLearningViewSet(viewsets.GenericViewSet):
         project = self._managed()
         ser = KindSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        job = training.request_training(project=project, kind=ser.validated_data["kind"], user=request.user)
+        job = registry.request_training(project=project, kind=ser.validated_data["kind"], user=request.user)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses={202: JobSerializer})
@@ -104,7 +104,7 @@ class ProjectLearningViewSet(viewsets.GenericViewSet):
         project = self._managed()
         ser = KindSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        return Response(ModelVersionSerializer(training.rollback(project=project, kind=ser.validated_data["kind"])).data)
+        return Response(ModelVersionSerializer(registry.rollback(project=project, kind=ser.validated_data["kind"])).data)
 
 
 class CasePredictionViewSet(viewsets.GenericViewSet):

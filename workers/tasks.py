@@ -20,7 +20,7 @@ from core.models import Case, Job, JobStatus, Project
 from core.services.ingest import ingest
 from learning.device import pick_device
 from learning.models import ModelVersion
-from learning.services import presegment, schedule, scoring, training
+from learning.services import presegment, registry, schedule, scoring, training
 
 _TASK = dict(bind=True, acks_late=True, autoretry_for=(TransientError,), retry_backoff=True, max_retries=5)
 
@@ -79,7 +79,7 @@ def train_job(self, job_id: int) -> None:
     finally:
         project = Project.objects.filter(jobs__pk=job_id).first()
         if project is not None:
-            training.finish_training(project)
+            registry.finish_training(project)
 
 
 @shared_task(name=jobs.EVALUATE, **_TASK)
@@ -114,4 +114,4 @@ def retrain_check() -> list[int]:
 @shared_task(name=schedule.RETRAIN_PROJECT)
 def retrain_project(project_id: int) -> int:
     """Beat (crontab per project): request a training of the project's segmenter."""
-    return training.request_training(project=Project.objects.get(pk=project_id)).pk
+    return registry.request_training(project=Project.objects.get(pk=project_id)).pk

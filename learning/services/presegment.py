@@ -15,7 +15,8 @@ from core.storage import LabelStore, open_volume
 from learning.infer import predict
 from learning.models import ModelKind, ModelVersion, Prediction
 from learning.readers import StoreImageReader
-from learning.services.training import load_version, promoted
+from learning.services.registry import promoted
+from learning.services.training import load_version
 
 __all__ = ["presegment_case", "presegment_project", "unlabelled_cases"]
 

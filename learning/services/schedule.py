@@ -13,7 +13,7 @@ from annotation.models import LabelVersion
 from core.errors import InvalidInput
 from core.models import Job, JobStatus, Project
 from learning.models import ProjectLearning
-from learning.services.training import learning_state, request_training
+from learning.services.registry import learning_state, request_training
 
 __all__ = ["RETRAIN_CHECK", "set_policy", "check_retrain_policies", "ensure_policy_check"]
 

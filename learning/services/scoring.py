@@ -29,7 +29,8 @@ from learning.infer import predict
 from learning.models import BiasAudit, CaseScore, ModelKind, ModelVersion
 from learning.nets import bottleneck_features
 from learning.quality import FeatureOOD, bias_audit, image_features, rca_case_slices, rca_predict
-from learning.services.training import labelled_cases, load_version, promoted
+from learning.services.registry import promoted
+from learning.services.training import labelled_cases, load_version
 from learning.uncertainty import aggregate, predictive_entropy
 
 __all__ = ["score_project", "attribute_groups", "MC_PASSES", "QUEUE_BATCH"]

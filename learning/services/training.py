@@ -1,7 +1,8 @@
-"""Training, evaluation and promotion of project models, with lineage and a per-project lock.
+"""Training, evaluation and promotion of project models, with lineage (worker side: imports torch).
 
-- ``request_training`` is the one way to start a training: a second request while one runs is
-  queued on the project's learning state (not dropped, not run concurrently).
+Starting, queueing and rolling back trainings is ``learning.services.registry`` (no torch, so the
+web process stays light).
+
 - ``run_training`` builds the dataset from the store (readers, no whole-volume loads of training
   images), trains, writes the weights to the store and registers a candidate version. The same
   inputs (config + exact label versions + validation cases) give the same version: a rerun
@@ -26,58 +27,21 @@ from annotation.metrics.consensus import majority_vote
 from annotation.metrics.overlap import dice
 from annotation.models import LabelKind, LabelVersion
 from core import jobs
-from core.errors import Conflict, InvalidInput, NotFound
-from core.models import Case, Job, JobStatus, Project
+from core.errors import InvalidInput
+from core.models import Case, Job, Project
 from core.storage import open_volume
 from learning.data import ArrayReader, NormConfig, TrainItem
 from learning.infer import predict
-from learning.models import CurvePoint, ModelKind, ModelStatus, ModelVersion, ProjectLearning
+from learning.models import CurvePoint, ModelStatus, ModelVersion, ProjectLearning
 from learning.nets import NetConfig
 from learning.readers import StoreImageReader, StoreLabelReader
+from learning.services.registry import learning_state, promoted
 from learning.services.weights import load_weights, save_weights
 from learning.train import TrainConfig, load_model, train
 
-__all__ = ["learning_state", "request_training", "finish_training", "labelled_cases", "build_config",
-           "run_training", "evaluate_and_promote", "promoted", "rollback", "load_version"]
+__all__ = ["labelled_cases", "build_config", "run_training", "evaluate_and_promote", "load_version"]
 
 Progress = Callable[[float, str], None]
-TRAINABLE = (ModelKind.SEGMENTER,)
-
-
-def learning_state(project: Project) -> ProjectLearning:
-    state, _ = ProjectLearning.objects.get_or_create(project=project)
-    return state
-
-
-def request_training(*, project: Project, kind: str = ModelKind.SEGMENTER, user=None) -> Job:
-    """Start a training, or queue it behind the one running (returns that running job)."""
-    if kind not in TRAINABLE:
-        raise InvalidInput(f"model kind {kind!r} cannot be trained here; trainable: {', '.join(TRAINABLE)}")
-    learning_state(project)
-    with transaction.atomic():
-        state = ProjectLearning.objects.select_for_update().get(project=project)
-        running = state.training_job_id and Job.objects.filter(
-            pk=state.training_job_id, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).exists()
-        if running:
-            if kind not in state.pending_kinds:
-                state.pending_kinds = [*state.pending_kinds, kind]
-                state.save(update_fields=["pending_kinds"])
-            return state.training_job
-        job = jobs.enqueue(jobs.TRAIN, project=project, user=user, project_id=project.pk, model_kind=kind)
-        state.training_job = job
-        state.save(update_fields=["training_job"])
-        return job
-
-
-def finish_training(project: Project) -> Job | None:
-    """Release the lock after a training ended; start the queued request, if any."""
-    with transaction.atomic():
-        state = ProjectLearning.objects.select_for_update().get(project=project)
-        state.training_job = None
-        pending = list(state.pending_kinds)
-        state.pending_kinds = []
-        state.save(update_fields=["training_job", "pending_kinds"])
-    return request_training(project=project, kind=pending[0]) if pending else None
 
 
 @dataclass(frozen=True)
@@ -215,10 +179,6 @@ def _label_count(project: Project) -> int:
     return LabelVersion.objects.filter(case__project=project).values("case").distinct().count()
 
 
-def promoted(project: Project, kind: str) -> ModelVersion | None:
-    return ModelVersion.objects.filter(project=project, kind=kind, status=ModelStatus.PROMOTED).first()
-
-
 def load_version(version: ModelVersion):  # noqa: ANN201
     """(TrainConfig, model) of a registered version, weights checksum-verified."""
     config = TrainConfig.from_dict(version.config)
@@ -262,21 +222,3 @@ def evaluate_and_promote(*, version: ModelVersion, device, progress: Progress | 
                                   n_labelled=version.n_labelled_cases,
                                   metrics={"val_dice": mean, "promoted": better})
     return {"model_version": version.pk, "val_dice": mean, "promoted": better, "compared_val_dice": best}
-
-
-def rollback(*, project: Project, kind: str = ModelKind.SEGMENTER) -> ModelVersion:
-    """Retire the promoted version and promote the one it replaced. One call."""
-    with transaction.atomic():
-        current = ModelVersion.objects.select_for_update().filter(
-            project=project, kind=kind, status=ModelStatus.PROMOTED).first()
-        if current is None:
-            raise NotFound(f"project {project.slug} has no promoted {kind}")
-        previous = (ModelVersion.objects.filter(project=project, kind=kind, promoted_at__isnull=False,
-                                                promoted_at__lt=current.promoted_at)
-                    .exclude(pk=current.pk).order_by("-promoted_at").first())
-        if previous is None:
-            raise Conflict(f"{kind} v{current.number} is the first promoted version: nothing to roll back to")
-        ModelVersion.objects.filter(pk=current.pk).update(status=ModelStatus.RETIRED)
-        ModelVersion.objects.filter(pk=previous.pk).update(status=ModelStatus.PROMOTED, promoted_at=timezone.now())
-        previous.refresh_from_db()
-        return previous

@@ -20,7 +20,7 @@ from core.services.ingest import ingest
 from core.services.projects import create_project
 from core.storage import open_volume
 from learning.models import CurvePoint, ModelStatus, ModelVersion, Prediction, ProjectLearning
-from learning.services import schedule, training
+from learning.services import registry, schedule, training
 from tests.conftest import REPO, shared_data
 from tests.integration.conftest import wait_for_job
 
@@ -68,7 +68,7 @@ def _wait(predicate, timeout=240.0, what="condition"):
 
 def test_train_promote_presegment_and_rollback(celery_worker, tmp_path):
     project, unlabelled = _lidc_project(tmp_path, "loop")
-    job = training.request_training(project=project)
+    job = registry.request_training(project=project)
     job = wait_for_job(job.pk, timeout=300)
     assert job.status == JobStatus.SUCCEEDED, job.error
     v1 = ModelVersion.objects.get(pk=job.result["model_version"])
@@ -99,12 +99,12 @@ def test_train_promote_presegment_and_rollback(celery_worker, tmp_path):
     state = ProjectLearning.objects.get(project=project)
     ModelVersion.objects.filter(pk=v1.pk).update(metrics={**v1.metrics, "val_dice": -1.0})  # v2 will win
     schedule.set_policy(project=project, train_config={**TINY, "seed": 1})
-    job2 = wait_for_job(training.request_training(project=project).pk, timeout=300)
+    job2 = wait_for_job(registry.request_training(project=project).pk, timeout=300)
     v2 = ModelVersion.objects.get(pk=job2.result["model_version"])
     _wait(lambda: ModelVersion.objects.get(pk=v2.pk).status != ModelStatus.CANDIDATE, what="v2 evaluation")
     assert ModelVersion.objects.get(pk=v2.pk).status == ModelStatus.PROMOTED
     assert ModelVersion.objects.get(pk=v1.pk).status == ModelStatus.RETIRED
-    assert training.rollback(project=project).pk == v1.pk
+    assert registry.rollback(project=project).pk == v1.pk
     assert ModelVersion.objects.get(pk=v2.pk).status == ModelStatus.RETIRED
     assert state.validation_case_ids == ProjectLearning.objects.get(project=project).validation_case_ids
 
@@ -117,7 +117,7 @@ def test_training_lock_queues_concurrent_requests(celery_worker, tmp_path):
 
     def request(_):
         try:
-            return training.request_training(project=project).pk
+            return registry.request_training(project=project).pk
         finally:
             connection.close()
 
