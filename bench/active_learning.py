@@ -9,6 +9,9 @@ the largest fraction simulated when it never gets there; then the speedup is a l
 ``speedup_is_lower_bound`` is true).
 
     python bench/active_learning.py [--data PATH] [--seeds 3] [--rounds 4] [--batch 8] [--iterations 300]
+
+Runs split over processes (one per seed and strategy: ``--first-seed S --seeds 1 --strategies X``) are
+summarised together by ``--from-log`` on their concatenated stderr logs.
 """
 
 from __future__ import annotations
@@ -56,13 +59,14 @@ def run(
     out: Path = Path("var/bench-active-learning"),
     device: str | None = None,
     threads: int = 1,
+    first_seed: int = 0,
 ) -> dict[str, object]:
     torch.set_num_threads(threads)
     dev = pick_device(device)
     cfg = replace(SimulationConfig(), rounds=rounds, batch=batch, iterations=iterations, max_cases=max_cases)
     t0 = time.perf_counter()
     results = []
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         cases = load_cases(data, crop=cfg.crop, min_slices=cfg.min_slices, max_cases=cfg.max_cases,
                            rng=np.random.default_rng([seed, 0]))
         log(f"seed {seed}: {len(cases)} cases loaded ({time.perf_counter() - t0:.0f}s)")
@@ -184,6 +188,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--iterations", type=int, default=300)
@@ -200,10 +205,10 @@ if __name__ == "__main__":
         res = summarise(curves, tuple(a.strategies.split(",")))
         res.update({"from_log": str(a.from_log), "curves_complete": len(curves), "rounds": a.rounds,
                     "batch": a.batch, "iterations": a.iterations, "max_cases": a.max_cases,
-                    "device": "cpu", "threads": a.threads, "torch": torch.__version__})
+                    "device": a.device or "cpu", "threads": a.threads, "torch": torch.__version__})
         print(json.dumps(res))
         sys.exit(0)
     res = run(data=a.data, seeds=a.seeds, rounds=a.rounds, batch=a.batch, iterations=a.iterations,
               max_cases=a.max_cases, strategies=tuple(a.strategies.split(",")), out=a.out, device=a.device,
-              threads=a.threads)
+              threads=a.threads, first_seed=a.first_seed)
     print(json.dumps(res))

@@ -389,7 +389,9 @@ def pulaski_loss(
     probs = torch.sigmoid(model.decode(rep_feats, z)).reshape(b, n, -1)
     target = raters.reshape(b, n, -1).to(probs.dtype)
     fn = sinkhorn_divergence if distance == "sinkhorn" else hausdorff_divergence
-    dist = fn(probs, target, blur=blur)
+    # float32 whatever the caller's autocast: costs summed over V voxels lose too much precision in float16
+    with torch.autocast(device_type=probs.device.type, enabled=False):
+        dist = fn(probs.float(), target.float(), blur=blur)
     prior_rep = Independent(
         Normal(
             prior.base_dist.loc.repeat_interleave(n, 0),

@@ -11,18 +11,22 @@ The case's own ground truth is never read.
 Registration: SimpleITK, reference = fixed, case = moving, centred initialisation, then a rigid
 (``Euler``) or ``affine`` transform fitted by regular-step gradient descent on mean squares (same
 modality) or Mattes mutual information. 2D or 3D by the arrays' dimensionality (use 2D per slice for
-thin crops: ``rca_case_slices``).
+thin crops: ``rca_case_slices``). SimpleITK is imported by the functions that register, not with the
+module, so importing ``learning.quality`` (``image_features``, the audit, OOD) needs only numpy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import SimpleITK as sitk
 
 from annotation.metrics.overlap import dice
+
+if TYPE_CHECKING:
+    import SimpleITK as sitk
 
 __all__ = ["RCAResult", "image_features", "nearest_references", "register", "rca_predict", "rca_case_slices"]
 
@@ -78,6 +82,8 @@ def nearest_references(query: np.ndarray, ref_features: np.ndarray, k: int) -> n
 
 
 def _to_itk(a: np.ndarray) -> sitk.Image:
+    import SimpleITK as sitk
+
     return sitk.GetImageFromArray(np.ascontiguousarray(a))
 
 
@@ -100,6 +106,8 @@ def register(
     Returns:
         The fitted transform (the centred initial one when the optimiser fails).
     """
+    import SimpleITK as sitk
+
     f = sitk.Cast(_to_itk(fixed), sitk.sitkFloat32)
     m = sitk.Cast(_to_itk(moving), sitk.sitkFloat32)
     dim = f.GetDimension()
@@ -156,6 +164,8 @@ def rca_predict(
     Returns:
         The RCA result (Dice convention of ``annotation.metrics.overlap``: both empty = 1).
     """
+    import SimpleITK as sitk
+
     if np.shape(image) != np.shape(pred):
         raise ValueError(f"image {np.shape(image)} and pred {np.shape(pred)} differ")
     if len(ref_images) != len(ref_labels) or not len(ref_images):

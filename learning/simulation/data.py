@@ -2,8 +2,9 @@
 
 Layout: ``<data>/manifest.csv`` with at least ``case_id`` and ``patient_id`` columns (other columns are
 kept as attributes), and ``<data>/<case_id>/image.nii.gz`` plus ``rater-N.nii.gz`` masks. Arrays are
-read as ``(Z, Y, X)`` (SimpleITK order) and centre-cropped in-plane to ``crop`` pixels (LIDC nodule
-crops are centred on the nodule). Empty rater masks are dropped (an empty mask marks a missing reader).
+read with nibabel as ``(Z, Y, X)`` (the file's ``(i, j, k)`` reversed, not reoriented: SimpleITK's order
+and values) and centre-cropped in-plane to ``crop`` pixels (LIDC nodule crops are centred on the nodule).
+Empty rater masks are dropped (an empty mask marks a missing reader).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
-import SimpleITK as sitk
 
 __all__ = ["Case", "load_cases", "split_by_patient", "default_data_path"]
 
@@ -43,7 +44,7 @@ class Case:
 
 
 def _read(path: Path) -> np.ndarray:
-    return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+    return np.ascontiguousarray(np.asanyarray(nib.load(path).dataobj).T)
 
 
 def _centre_crop(a: np.ndarray, crop: int | None) -> np.ndarray:

@@ -23,7 +23,8 @@ def mc_dropout_probs(model: nn.Module, x: torch.Tensor, *, n: int = 5, seed: int
         model: segmenter returning logits ``(B, C, *spatial)``.
         x: ``(B, C_in, *spatial)`` input on the model's device.
         n: number of passes (5 in MONAI Label's epistemic strategy default here).
-        seed: seeds the dropout masks (torch's generator is forked, global state is left untouched).
+        seed: seeds the dropout masks (torch's generator, and on CUDA ``x``'s device generator, are forked:
+            global state is left untouched).
 
     Returns:
         ``(n, B, *spatial)`` foreground probabilities.
@@ -37,7 +38,7 @@ def mc_dropout_probs(model: nn.Module, x: torch.Tensor, *, n: int = 5, seed: int
             m.train()
     out = []
     try:
-        with torch.random.fork_rng(devices=[]), torch.inference_mode():
+        with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), torch.inference_mode():
             torch.manual_seed(seed)
             for _ in range(n):
                 out.append(foreground_probability(model(x)).float())

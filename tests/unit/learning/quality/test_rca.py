@@ -54,3 +54,19 @@ def test_slices_wrapper(references) -> None:
 
 def test_image_features_shape() -> None:
     assert image_features(np.random.default_rng(0).random((30, 40))).shape == (64,)
+
+
+def test_torch_side_imports_no_simpleitk():
+    """Quality, simulation and uncertainty code imports SimpleITK only when it registers (torch-only GPU workers).
+
+    (zarr is left out of the check: MONAI's ``inferers.merger`` imports it whenever it is installed.)
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, learning.quality, learning.simulation, learning.uncertainty; "
+        "sys.exit(any(m in sys.modules for m in ('SimpleITK', 'django')))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[4]).returncode == 0
