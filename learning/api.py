@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from core import jobs
 from core.api.serializers import JobSerializer
 from core.queries import MANAGING_ROLES, projects_for, role_in
+from learning.acquisition import AcquisitionPolicy
 from learning.models import BiasAudit, CaseScore, CurvePoint, ModelKind, ModelVersion
 from learning.services import registry, schedule
 
@@ -29,6 +30,9 @@ class PolicySerializer(serializers.Serializer):
     retrain_cron = serializers.CharField(required=False, allow_blank=True)
     retrain_after_consensus = serializers.IntegerField(required=False, min_value=0)
     train_config = serializers.JSONField(required=False)
+    acquisition = serializers.JSONField(required=False, help_text=(
+        'e.g. {"strategy": "uncertainty_diversity", "method": "borda", "weights": {"mc_entropy": 1, '
+        '"tta_variance": 1, "ood_mahalanobis": 0.5}, "batch": 10}'))
 
 
 class KindSerializer(serializers.Serializer):
@@ -57,11 +61,13 @@ class ProjectLearningViewSet(viewsets.GenericViewSet):
             ser.is_valid(raise_exception=True)
             d = ser.validated_data
             schedule.set_policy(project=project, cron=d.get("retrain_cron"),
-                                after_n=d.get("retrain_after_consensus"), train_config=d.get("train_config"))
+                                after_n=d.get("retrain_after_consensus"), train_config=d.get("train_config"),
+                                acquisition=d.get("acquisition"))
         state = registry.learning_state(project)
         return Response({
             "policy": {"retrain_cron": state.retrain_cron, "retrain_after_consensus": state.retrain_after_consensus,
-                       "train_config": state.train_config, "validation_case_ids": state.validation_case_ids},
+                       "train_config": state.train_config, "validation_case_ids": state.validation_case_ids,
+                       "acquisition": AcquisitionPolicy.from_dict(state.acquisition).to_dict()},
             "training_job": JobSerializer(state.training_job).data if state.training_job else None,
             "pending": state.pending_kinds,
             "models": ModelVersionSerializer(ModelVersion.objects.filter(project=project), many=True).data,

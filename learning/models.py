@@ -60,6 +60,8 @@ class ProjectLearning(models.Model):
     train_config = models.JSONField(default=dict, blank=True, help_text="TrainConfig overrides")
     training_job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     pending_kinds = models.JSONField(default=list, help_text="trainings requested while one ran: queued, not dropped")
+    acquisition = models.JSONField(default=dict, blank=True,
+                                   help_text="acquisition policy (learning.acquisition.AcquisitionPolicy); {}: defaults")
 
 
 class CurvePoint(models.Model):

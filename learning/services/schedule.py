@@ -12,6 +12,7 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 from annotation.models import LabelVersion
 from core.errors import InvalidInput
 from core.models import Job, JobStatus, Project
+from learning.acquisition import AcquisitionPolicy
 from learning.models import ProjectLearning
 from learning.services.registry import learning_state, request_training
 
@@ -39,9 +40,14 @@ def _crontab(expr: str) -> CrontabSchedule:
 
 @transaction.atomic
 def set_policy(*, project: Project, cron: str | None = None, after_n: int | None = None,
-               train_config: dict | None = None) -> ProjectLearning:
-    """Set the project's retraining policy; keeps its beat entry in step."""
+               train_config: dict | None = None, acquisition: dict | None = None) -> ProjectLearning:
+    """Set the project's retraining and acquisition policies; keeps its beat entry in step."""
     state = learning_state(project)
+    if acquisition is not None:
+        try:
+            state.acquisition = AcquisitionPolicy.from_dict(acquisition).to_dict()
+        except (TypeError, ValueError) as e:
+            raise InvalidInput(f"acquisition: {e}") from e
     if cron is not None:
         state.retrain_cron = cron.strip()
     if after_n is not None:

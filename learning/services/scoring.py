@@ -3,7 +3,8 @@
 For every case the promoted model predicts with Monte-Carlo dropout (predictive entropy, the
 baseline MONAI Label uses) and yields bottleneck features; the features of the training cases fit
 an OOD model (Mahalanobis on PCA-reduced features). Unlabelled cases are then ranked by the
-combined, normalised scores with a diverse top batch (k-center greedy) and their priorities set,
+scores (with flip-TTA variance) combined as the project's acquisition policy says (weights or Borda
+rank aggregation; a diverse top batch by k-center greedy, or random) and their priorities set,
 which is the order "next case" serves. Labelled cases get an RCA-estimated Dice (never their own
 label) beside their true Dice, and the bias audit compares subgroups of case attributes.
 Per-case work runs through Dask (core.compute).
@@ -23,20 +24,19 @@ from annotation.metrics.overlap import dice
 from core import compute
 from core.models import Case, CaseStatus, Project
 from core.storage import open_volume
-from learning.acquisition import cold_start, normalise, select_batch
+from learning.acquisition import SCORE_NAMES, AcquisitionPolicy, cold_start, combine, normalise, select_batch
 from learning.data import normalise as normalise_intensity
 from learning.infer import predict
 from learning.models import BiasAudit, CaseScore, ModelKind, ModelVersion
 from learning.nets import bottleneck_features
 from learning.quality import FeatureOOD, bias_audit, image_features, rca_case_slices, rca_predict
-from learning.services.registry import promoted
+from learning.services.registry import learning_state, promoted
 from learning.services.training import labelled_cases, load_version
 from learning.uncertainty import aggregate, predictive_entropy
 
-__all__ = ["score_project", "attribute_groups", "MC_PASSES", "QUEUE_BATCH"]
+__all__ = ["score_project", "attribute_groups", "MC_PASSES"]
 
 MC_PASSES = 5
-QUEUE_BATCH = 10
 Progress = Callable[[float, str], None]
 _local = threading.local()
 
@@ -62,6 +62,7 @@ def _score_case(case: Case, *, version: ModelVersion, device) -> dict:  # noqa: 
     samples = np.stack([s if s.ndim == 3 else s[1] for s in samples])
     mean = samples.mean(0)
     entropy = aggregate(predictive_entropy(samples), how="mean")
+    tta = aggregate(_flip_tta(image, model, infer, device).var(0), how="fg_ratio", foreground=mean)
     x = normalise_intensity(image, config.normalisation)
     model.eval()
     with torch.inference_mode():
@@ -73,8 +74,19 @@ def _score_case(case: Case, *, version: ModelVersion, device) -> dict:  # noqa: 
         else:
             t = torch.from_numpy(x[None, None]).float()
         feats = bottleneck_features(model.to(device), t.to(device)).cpu().numpy()[0]
-    return {"case_id": case.pk, "mc_entropy": float(entropy), "features": feats.astype(np.float32),
+    return {"case_id": case.pk, "mc_entropy": float(entropy), "tta_variance": float(tta),
+            "features": feats.astype(np.float32),
             "image_features": _cheap_features(image), "pred": (mean >= 0.5).astype(np.uint8), "image": image}
+
+
+def _flip_tta(image: np.ndarray, model, infer, device) -> np.ndarray:  # noqa: ANN001
+    """Foreground probabilities under in-plane flips (none, x, y), mapped back: ``(3, Z, Y, X)``."""
+    out = []
+    for axes in ((), (2,), (1,)):
+        p = predict(np.ascontiguousarray(np.flip(image, axes)) if axes else image, model, config=infer, device=device)
+        p = p if p.ndim == 3 else p[1]
+        out.append(np.flip(p, axes) if axes else p)
+    return np.stack(out)
 
 
 def _cheap_features(image: np.ndarray) -> np.ndarray:
@@ -99,13 +111,15 @@ def score_project(*, project: Project, device, seed: int = 0, progress: Progress
     """Score every case with the promoted segmenter, set queue priorities, run the bias audit."""
     report = progress or (lambda f, m: None)
     rng = np.random.default_rng(seed)
+    policy = AcquisitionPolicy.from_dict(learning_state(project).acquisition)
     version = promoted(project, ModelKind.SEGMENTER)
     pool = list(Case.objects.filter(project=project, status=CaseStatus.NEW).select_related("volume")
                 .exclude(label_versions__isnull=False))
     if version is None:  # cold start: diverse cheap image features, no model yet
         feats = np.stack([_cheap_features(open_volume(c.volume.store_url).read(0).astype(np.float32))
                           for c in pool]) if pool else np.zeros((0, 1))
-        first = set(cold_start(len(pool), min(QUEUE_BATCH, len(pool)), rng=rng, features=feats).tolist()) if pool else set()
+        first = set(cold_start(len(pool), min(policy.batch, len(pool)), rng=rng, features=feats,
+                               method="random" if policy.strategy == "random" else "kcenter").tolist()) if pool else set()
         with transaction.atomic():
             for i, c in enumerate(pool):
                 Case.objects.filter(pk=c.pk).update(priority=1.0 if i in first else 0.0)
@@ -125,25 +139,29 @@ def score_project(*, project: Project, device, seed: int = 0, progress: Progress
     ood = FeatureOOD(n_components=8).fit(train_feats) if train_feats is not None else None
     for r in results:
         r["ood_mahalanobis"] = float(ood.score(r["features"][None])[0]) if ood else None
-    # the queue: combined normalised scores, a diverse top batch first
+    # the queue, by the project's acquisition policy: combined scores, the (diverse) top batch first
     combined, first = np.zeros(len(pool)), set()
     if pool:
-        scores = {"mc_entropy": np.array([by_id[c.pk]["mc_entropy"] for c in pool])}
-        if ood is not None:
-            scores["ood_mahalanobis"] = np.array([by_id[c.pk]["ood_mahalanobis"] for c in pool])
-        combined = np.mean([normalise(v) for v in scores.values()], axis=0)
+        weights = {k: w for k, w in policy.active_weights().items() if by_id[pool[0].pk].get(k) is not None}
+        scores = {k: np.array([by_id[c.pk][k] for c in pool], dtype=np.float64) for k in weights}
+        strategy = policy.strategy if scores or policy.strategy in ("random", "diversity") else "diversity"
+        if scores:  # 0..1, higher first; ties and the "random" strategy keep a random order below the batch
+            combined = normalise(combine(scores, weights=weights, method=policy.method) + 1e-9 * rng.random(len(pool)))
         feats = np.stack([by_id[c.pk]["features"] for c in pool])
         lab_feats = np.stack([by_id[d.case.pk]["features"] for d in labelled]) if labelled else None
-        first = set(select_batch(scores, feats, batch=min(QUEUE_BATCH, len(pool)), strategy="uncertainty_diversity",
-                                 rng=rng, labelled_features=lab_feats).tolist())
+        first = set(select_batch(scores, feats, batch=min(policy.batch, len(pool)), strategy=strategy,
+                                 weights=weights, combine_method=policy.method, rng=rng,
+                                 labelled_features=lab_feats).tolist())
     with transaction.atomic():
         for i, c in enumerate(pool):
             pr = float(combined[i]) + (1.0 if i in first else 0.0)
             Case.objects.filter(pk=c.pk).update(priority=pr)
+        pool_index = {c.pk: i for i, c in enumerate(pool)}
         for r in results:
+            i = pool_index.get(r["case_id"])
             CaseScore.objects.update_or_create(case_id=r["case_id"], model_version=version, defaults={
-                "scores": {"mc_entropy": r["mc_entropy"], "ood_mahalanobis": r["ood_mahalanobis"]},
-                "combined": None})
+                "scores": {k: r[k] for k in SCORE_NAMES},
+                "combined": None if i is None else float(combined[i])})
     report(0.85, "bias audit")
     audit = _audit(project, version, labelled, by_id, rng) if len(labelled) >= 4 else None
     return {"model_version": version.pk, "scored": len(results), "queued": len(pool),
