@@ -389,6 +389,24 @@ flow("learning: dashboard curve / models / policy / bias audit render; uncertain
   for (const id of ["#retrain", "#rescore", "#rollback", "input[name=retrain_cron]", "input[name=retrain_after_consensus]"])
     expect(await page.locator(`[data-section=models] ${id}`).count() === 1, `the models panel has ${id}`);
   if (!models.some((m) => m.status === "promoted")) expect(await page.locator("#rollback").isDisabled(), "Rollback is disabled without a promoted model");
+  // the acquisition policy: an uncertainty strategy with every weight 0 is refused with the
+  // server's message; Borda with a lower OOD weight is stored
+  const form = page.locator("#acquisition-form");
+  expect(await form.count() === 1, "the models panel has the acquisition policy form");
+  await form.locator("select[name=method]").selectOption("borda");
+  for (const k of ["mc_entropy", "tta_variance", "ood_mahalanobis"]) await form.locator(`input[name=w-${k}]`).fill("0");
+  await form.locator("button[type=submit]").click();
+  const refused = /needs at least one score with a weight above 0/;
+  await page.waitForFunction((re) => new RegExp(re).test(document.body.innerText), refused.source, { timeout: 5000 }).catch(() => null);
+  expect(refused.test(await page.locator("body").innerText()), "all-zero weights are refused with the server's reason");
+  const kept = (await api("manager", "/api/projects/demo/learning/")).body.policy.acquisition;
+  expect(JSON.stringify(kept) === JSON.stringify(learning.body.policy.acquisition), "nothing of the refused policy is kept");
+  await form.locator("input[name=w-ood_mahalanobis]").fill("0.5");
+  await form.locator("input[name=w-mc_entropy]").fill("1");
+  await form.locator("button[type=submit]").click();
+  await page.waitForFunction(() => /Acquisition policy saved/.test(document.body.innerText), null, { timeout: 5000 }).catch(() => null);
+  const acq = (await api("manager", "/api/projects/demo/learning/")).body.policy.acquisition;
+  expect(acq.method === "borda" && acq.weights.ood_mahalanobis === 0.5, `the server stored the policy (${JSON.stringify(acq)})`);
   const auditBox = page.locator("[data-section=bias-audit]");
   expect(audits.length && audits[0].comparisons?.length ? await auditBox.locator("svg.error-bars").count() : /No bias audit has run yet/.test(await auditBox.innerText()), "the bias audit (or its empty state) is shown");
   await curveBox.scrollIntoViewIfNeeded();

@@ -42,11 +42,19 @@ export interface ModelVersion extends Omit<components["schemas"]["ModelVersion"]
   metrics: ModelMetrics;
 }
 
+export interface AcquisitionPolicy {
+  strategy: "uncertainty_diversity" | "uncertainty" | "diversity" | "random";
+  method: "weighted" | "borda";
+  weights: Record<string, number>;
+  batch: number;
+}
+
 export interface RetrainPolicy {
   retrain_cron: string;
   retrain_after_consensus: number;
   train_config: unknown;
   validation_case_ids: number[];
+  acquisition: AcquisitionPolicy;
 }
 
 export interface CurvePoint {

@@ -8,7 +8,7 @@ export function getLearning(slug: string): Promise<LearningState> {
   return apiJson<LearningState>(`${base(slug)}/learning/`);
 }
 
-export function updatePolicy(slug: string, policy: Partial<Pick<RetrainPolicy, "retrain_cron" | "retrain_after_consensus">>): Promise<LearningState> {
+export function updatePolicy(slug: string, policy: Partial<Pick<RetrainPolicy, "retrain_cron" | "retrain_after_consensus" | "acquisition">>): Promise<LearningState> {
   return apiJson<LearningState>(`${base(slug)}/learning/`, { method: "PATCH", json: policy });
 }
 

@@ -130,6 +130,35 @@ export function learningPanels(slug: string, onJob: () => void): LearningPanels 
     save);
   }
 
+  /** How the queue is ordered: strategy, score combination, weights, batch (the server validates). */
+  function acquisitionForm(s: LearningState): HTMLElement {
+    const a = s.policy.acquisition;
+    const select = (name: string, label: string, value: string, options: [string, string][]) =>
+      h("label", {}, label, h("select", { name, "aria-label": label },
+        ...options.map(([v, text]) => h("option", { value: v, ...(v === value ? { selected: "" } : {}) }, text))));
+    const strategy = select("strategy", "Strategy", a.strategy, [["uncertainty_diversity", "Uncertain, diverse batch"],
+      ["uncertainty", "Most uncertain"], ["diversity", "Most diverse"], ["random", "Random"]]);
+    const method = select("method", "Combine scores by", a.method, [["weighted", "weighted sum of ranks"], ["borda", "Borda rank aggregation"]]);
+    const names: [string, string][] = [["mc_entropy", "MC-dropout entropy"], ["tta_variance", "TTA variance"], ["ood_mahalanobis", "OOD distance"]];
+    const weights = names.map(([k, label]) => h("input", { type: "number", name: `w-${k}`, min: "0", step: "0.1", value: String(a.weights[k] ?? 0),
+      style: { width: "5em" }, "aria-label": `Weight of ${label}` }));
+    const batch = h("input", { type: "number", name: "batch", min: "1", value: String(a.batch), style: { width: "5em" }, "aria-label": "Batch size" });
+    return h("form", { class: "policy-form", id: "acquisition-form", "aria-label": "Acquisition policy", onsubmit: (ev: Event) => {
+      ev.preventDefault();
+      const w = Object.fromEntries(names.map(([k], i) => [k, Number((weights[i] as HTMLInputElement).value)]));
+      const next = { strategy: (strategy.querySelector("select") as HTMLSelectElement).value,
+        method: (method.querySelector("select") as HTMLSelectElement).value, weights: w, batch: Number((batch as HTMLInputElement).value) };
+      void act("Saving the acquisition policy", async () => {
+        await updatePolicy(slug, { acquisition: next as LearningState["policy"]["acquisition"] });
+        return "Acquisition policy saved; it orders the queue at the next scoring.";
+      });
+    } },
+    strategy, method,
+    ...names.map(([, label], i) => h("label", {}, `Weight: ${label}`, weights[i])),
+    h("label", {}, "Batch", batch),
+    h("button", { type: "submit" }, "Save acquisition policy"));
+  }
+
   function render(s: LearningState): void {
     fill(curve, curveView(s));
     const job = s.training_job;
@@ -145,7 +174,8 @@ export function learningPanels(slug: string, onJob: () => void): LearningPanels 
         if (!window.confirm("Roll back to the previous segmenter model?")) return;
         void act("Rollback", async () => `Rolled back: model m${(await rollback(slug, "segmenter")).number} is promoted.`);
       } }, "Rollback");
-    fill(models, running, pending, modelsTable(s.models), h("div", { class: "actions" }, train, score, back), h("h3", {}, "Retraining policy"), policyForm(s));
+    fill(models, running, pending, modelsTable(s.models), h("div", { class: "actions" }, train, score, back), h("h3", {}, "Retraining policy"), policyForm(s),
+      h("h3", {}, "Acquisition policy (queue order)"), acquisitionForm(s));
     fill(audit, ...auditView(s.audits));
   }
 
