@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what Concord needs, idempotently: venv + pinned Python packages (torch CPU first),
-# the web app's npm packages and bundle, and (with --browser) Debian's chromium for e2e tests.
+# the web app's npm packages and bundle, and (with --browser) the test tools from Debian: chromium for
+# the e2e tests, docker-compose to validate deploy/docker-compose.yml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -36,9 +37,15 @@ if [[ -f frontend/package.json ]]; then
   (cd frontend && npm run --silent build >/dev/null)
 fi
 
-if [[ $want_browser == 1 && ! -x /usr/bin/chromium ]]; then
-  echo "[bootstrap] installing Debian chromium for browser tests" >&2
-  SUDO=""; [[ $(id -u) != 0 ]] && SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+# test tools from Debian: chromium for the browser tests, docker-compose to validate the compose file
+if [[ $want_browser == 1 ]]; then
+  apt_pkgs=()
+  [[ -x /usr/bin/chromium ]] || apt_pkgs+=(chromium)
+  command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || apt_pkgs+=(docker-compose)
+  if (( ${#apt_pkgs[@]} )); then
+    echo "[bootstrap] installing Debian ${apt_pkgs[*]} for the tests" >&2
+    SUDO=""; [[ $(id -u) != 0 ]] && SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_pkgs[@]}" >/dev/null
+  fi
 fi
