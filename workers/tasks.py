@@ -20,7 +20,7 @@ from core.models import Case, Job, JobStatus, Project
 from core.services.ingest import ingest
 from learning.device import pick_device
 from learning.models import ModelVersion
-from learning.services import presegment, registry, schedule, scoring, training
+from learning.services import presegment, registry, schedule, scoring, trainers
 
 _TASK = dict(bind=True, acks_late=True, autoretry_for=(TransientError,), retry_backoff=True, max_retries=5)
 
@@ -69,8 +69,8 @@ def agreement_job(self, job_id: int) -> None:
 def train_job(self, job_id: int) -> None:
     """Train a candidate (gpu queue); the project's training lock is released whatever happens."""
     def work(job: Job, reporter: jobs.JobReporter) -> dict:
-        version = training.run_training(project=job.project, kind=job.arguments.get("model_kind", "segmenter"),
-                                        device=pick_device(), job=job, progress=reporter.progress)
+        version = trainers.train(project=job.project, kind=job.arguments.get("model_kind", "segmenter"),
+                                 device=pick_device(), job=job, progress=reporter.progress)
         return {"model_version": version.pk, "number": version.number, "metrics": {
             k: v for k, v in version.metrics.items() if k != "history"}}
 
@@ -85,7 +85,7 @@ def train_job(self, job_id: int) -> None:
 @shared_task(name=jobs.EVALUATE, **_TASK)
 def evaluate_job(self, job_id: int) -> None:
     """Score a candidate on the fixed validation cases (cpu queue); promote it if better."""
-    _run(job_id, lambda job, r: training.evaluate_and_promote(
+    _run(job_id, lambda job, r: trainers.evaluate(
         version=ModelVersion.objects.select_related("project").get(pk=job.arguments["model_version_id"]),
         device=pick_device("cpu"), progress=r.progress))
 

@@ -15,9 +15,11 @@ from learning.acquisition.select import STRATEGIES
 __all__ = ["SCORE_NAMES", "METHODS", "AcquisitionPolicy"]
 
 #: Per-case scores the platform computes (higher = more worth labelling): MC-dropout predictive
-#: entropy (5 passes; MONAI Label's epistemic strategy), flip test-time-augmentation variance, and
-#: the Mahalanobis distance of the case's bottleneck features to the training cases (OOD).
-SCORE_NAMES = ("mc_entropy", "tta_variance", "ood_mahalanobis")
+#: entropy (5 passes; MONAI Label's epistemic strategy), flip test-time-augmentation variance, the
+#: Mahalanobis distance of the case's bottleneck features to the training cases (OOD), and the
+#: promoted PULASki model's sample diversity (mean pairwise 1 - IoU of 8 samples; only once a
+#: PULASki version is promoted: a score that is not there weighs nothing).
+SCORE_NAMES = ("mc_entropy", "tta_variance", "ood_mahalanobis", "pulaski_ged")
 METHODS = ("weighted", "borda")
 
 

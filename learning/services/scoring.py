@@ -30,6 +30,7 @@ from learning.infer import predict
 from learning.models import BiasAudit, CaseScore, ModelKind, ModelVersion
 from learning.nets import bottleneck_features
 from learning.quality import FeatureOOD, bias_audit, image_features, rca_case_slices, rca_predict
+from learning.services import pulaski
 from learning.services.registry import learning_state, promoted
 from learning.services.training import labelled_cases, load_version
 from learning.uncertainty import aggregate, predictive_entropy
@@ -51,7 +52,17 @@ def _model(version: ModelVersion, device):  # noqa: ANN001, ANN202
     return cache[version.pk]
 
 
-def _score_case(case: Case, *, version: ModelVersion, device) -> dict:  # noqa: ANN001
+def _pulaski_slices(mean: np.ndarray) -> np.ndarray:
+    """Where PULASki samples a case: every slice of a thin stack, else the segmenter's foreground
+    slices and their neighbours (sampling 600 empty slices of a CT says nothing)."""
+    if mean.shape[0] <= 32:
+        return np.arange(mean.shape[0])
+    fg = (mean >= 0.5).any(axis=(1, 2))
+    near = fg | np.roll(fg, 1) | np.roll(fg, -1)
+    return np.flatnonzero(near)
+
+
+def _score_case(case: Case, *, version: ModelVersion, device, pulaski_version: ModelVersion | None = None) -> dict:  # noqa: ANN001
     config, model = _model(version, device)
     image = open_volume(case.volume.store_url).read(0).astype(np.float32)
     infer = config.infer_config()
@@ -63,6 +74,10 @@ def _score_case(case: Case, *, version: ModelVersion, device) -> dict:  # noqa: 
     mean = samples.mean(0)
     entropy = aggregate(predictive_entropy(samples), how="mean")
     tta = aggregate(_flip_tta(image, model, infer, device).var(0), how="fg_ratio", foreground=mean)
+    diversity = None
+    if pulaski_version is not None:
+        pconfig, pmodel = pulaski.cached(pulaski_version)
+        diversity = pulaski.case_diversity(image, pmodel, pconfig, zs=_pulaski_slices(mean), device=device)
     x = normalise_intensity(image, config.normalisation)
     model.eval()
     with torch.inference_mode():
@@ -74,7 +89,7 @@ def _score_case(case: Case, *, version: ModelVersion, device) -> dict:  # noqa: 
         else:
             t = torch.from_numpy(x[None, None]).float()
         feats = bottleneck_features(model.to(device), t.to(device)).cpu().numpy()[0]
-    return {"case_id": case.pk, "mc_entropy": float(entropy), "tta_variance": float(tta),
+    return {"case_id": case.pk, "mc_entropy": float(entropy), "tta_variance": float(tta), "pulaski_ged": diversity,
             "features": feats.astype(np.float32),
             "image_features": _cheap_features(image), "pred": (mean >= 0.5).astype(np.uint8), "image": image}
 
@@ -129,7 +144,9 @@ def score_project(*, project: Project, device, seed: int = 0, progress: Progress
     def tick(n: int, total: int) -> None:
         report(0.8 * n / max(total, 1), f"scored {n}/{total} cases")
 
-    results = compute.map_collect(partial(_score_case, version=version, device=device), cases, progress=tick)
+    results = compute.map_collect(partial(_score_case, version=version, device=device,
+                                          pulaski_version=promoted(project, ModelKind.PULASKI)),
+                                  cases, progress=tick)
     errors = [r for r in results if isinstance(r, BaseException)]
     if errors:
         raise errors[0]

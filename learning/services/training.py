@@ -39,7 +39,8 @@ from learning.services.registry import learning_state, promoted
 from learning.services.weights import load_weights, save_weights
 from learning.train import TrainConfig, load_model, train
 
-__all__ = ["labelled_cases", "build_config", "run_training", "evaluate_and_promote", "load_version"]
+__all__ = ["labelled_cases", "build_config", "run_training", "evaluate_and_promote", "load_version",
+           "validation_ids", "inputs_key_of", "register_version", "decide_promotion", "rater_masks"]
 
 Progress = Callable[[float, str], None]
 
@@ -71,6 +72,20 @@ def _target(case: Case) -> Labelled | None:
     target = majority_vote(stack) if len(chosen) > 1 else stack[0]
     return Labelled(case, ArrayReader(np.ascontiguousarray(target, dtype=np.uint8), spacing),
                     tuple(str(v.pk) for v in chosen))
+
+
+def rater_masks(case: Case) -> tuple[np.ndarray, tuple[str, ...]] | None:
+    """``(R, Z, Y, X)`` uint8 {0, 1} masks of each rater's newest submitted version of the case (in
+    version id order) and those versions' keys; None when no rater has submitted."""
+    newest: dict[int, LabelVersion] = {}
+    for v in LabelVersion.objects.filter(case=case, kind=LabelKind.RATER).order_by("created_at", "id"):
+        newest[v.rater_id] = v
+    if not newest:
+        return None
+    chosen = sorted(newest.values(), key=lambda v: v.pk)
+    store = open_volume(case.volume.store_url)
+    return (np.stack([(store.open_label(v.store_label).read() > 0).astype(np.uint8) for v in chosen]),
+            tuple(str(v.pk) for v in chosen))
 
 
 def labelled_cases(project: Project) -> list[Labelled]:
@@ -108,10 +123,11 @@ def build_config(project: Project, data: list[Labelled], *, overrides: dict | No
                       for i, p in enumerate((32, 96, 96)))
         base = TrainConfig(seed=seed, spatial_dims=3, patch=patch, max_epochs=30, early_stopping_patience=5,
                            net=NetConfig(spatial_dims=3, dropout=0.1), normalisation=norm)
-    return TrainConfig.from_dict(_merge(base.to_dict(), overrides or {}))
+    segmenter = {k: v for k, v in (overrides or {}).items() if k != "pulaski"}  # that section is PULASki's
+    return TrainConfig.from_dict(_merge(base.to_dict(), segmenter))
 
 
-def _validation_ids(state: ProjectLearning, data: list[Labelled]) -> list[int]:
+def validation_ids(state: ProjectLearning, data: list[Labelled]) -> list[int]:
     """The project's fixed validation cases, chosen once (seeded by the project id) and kept."""
     if not state.validation_case_ids:
         ids = sorted(d.case.pk for d in data)
@@ -134,40 +150,55 @@ def run_training(*, project: Project, kind: str, device, job: Job | None = None,
     data = labelled_cases(project)
     if len(data) < 2:
         raise InvalidInput(f"project {project.slug} has {len(data)} labelled case(s); training needs at least 2")
-    val_ids = set(_validation_ids(state, data))
+    val_ids = set(validation_ids(state, data))
     train_data = [d for d in data if d.case.pk not in val_ids]
     val_data = [d for d in data if d.case.pk in val_ids]
     if not train_data:
         raise InvalidInput(f"project {project.slug}: every labelled case is a validation case; label more cases")
     config = build_config(project, data, overrides=state.train_config)
     trained_on = sorted(k for d in train_data for k in d.keys)
-    inputs_key = hashlib.sha256(json.dumps(
-        {"config": config.to_dict(), "trained_on": trained_on, "val": sorted(val_ids)}, sort_keys=True
-    ).encode()).hexdigest()
+    inputs_key = inputs_key_of(config.to_dict(), trained_on, sorted(val_ids))
     existing = ModelVersion.objects.filter(project=project, kind=kind, inputs_key=inputs_key).first()
     if existing is not None:
         return existing  # same inputs, same artefact: a redelivered or repeated job
     report(0.02, f"training on {len(train_data)} cases, validating on {len(val_data)}")
     result = train(config, [_item(d) for d in train_data], [_item(d) for d in val_data], device=device,
                    progress=lambda f, info: report(0.02 + 0.9 * f, f"epoch {info.get('epoch', '?')}"))
-    url, sha = save_weights(result.state_dict)
+    version = register_version(
+        project=project, kind=kind, config=config.to_dict(), weights=result.state_dict, trained_on=trained_on,
+        validation_cases=sorted(val_ids), n_labelled=len(data), job=job, inputs_key=inputs_key,
+        metrics={"train_val_dice": _finite(result.best_val_dice), "best_epoch": result.best_epoch,
+                 "iterations": result.iterations, "elapsed_s": result.elapsed_s,
+                 "history": [dict(h) for h in result.history][-50:]})
+    report(1.0, f"registered {kind} v{version.number}")
+    return version
+
+
+def inputs_key_of(config: dict, trained_on: list[str], validation_cases: list[int]) -> str:
+    """Identity of a training's inputs: the same config, label versions and validation cases give
+    the same key, so a redelivered job finds the version it already registered."""
+    return hashlib.sha256(json.dumps({"config": config, "trained_on": trained_on, "val": sorted(validation_cases)},
+                                     sort_keys=True).encode()).hexdigest()
+
+
+def register_version(*, project: Project, kind: str, config: dict, weights: bytes, trained_on: list[str],
+                     validation_cases: list[int], n_labelled: int, job: Job | None, inputs_key: str,
+                     metrics: dict) -> ModelVersion:
+    """Store the weights, register a candidate version (child of the promoted one) and queue its
+    evaluation, in one transaction; a concurrent twin with the same inputs wins and is returned."""
+    url, sha = save_weights(weights)
     parent = promoted(project, kind)
     try:
         with transaction.atomic():
             number = (ModelVersion.objects.filter(project=project, kind=kind).aggregate(n=Max("number"))["n"] or 0) + 1
             version = ModelVersion.objects.create(
-                project=project, kind=kind, number=number, config=config.to_dict(), weights_url=url,
-                weights_sha256=sha, trained_on=trained_on, validation_cases=sorted(val_ids),
-                n_labelled_cases=len(data), parent=parent, job=job, inputs_key=inputs_key,
-                metrics={"train_val_dice": _finite(result.best_val_dice), "best_epoch": result.best_epoch,
-                         "iterations": result.iterations, "elapsed_s": result.elapsed_s,
-                         "history": [dict(h) for h in result.history][-50:]},
-            )
-            ProjectLearning.objects.filter(pk=state.pk).update(labels_at_last_training=_label_count(project))
+                project=project, kind=kind, number=number, config=config, weights_url=url,
+                weights_sha256=sha, trained_on=trained_on, validation_cases=validation_cases,
+                n_labelled_cases=n_labelled, parent=parent, job=job, inputs_key=inputs_key, metrics=metrics)
+            ProjectLearning.objects.filter(project=project).update(labels_at_last_training=_label_count(project))
             jobs.enqueue(jobs.EVALUATE, project=project, model_version_id=version.pk)
     except IntegrityError:
         return ModelVersion.objects.get(project=project, kind=kind, inputs_key=inputs_key)
-    report(1.0, f"registered {kind} v{version.number}")
     return version
 
 
@@ -202,23 +233,32 @@ def evaluate_and_promote(*, version: ModelVersion, device, progress: Progress | 
         scores[case.pk] = float(dice(pred, truth))
         report(n / max(1, len(version.validation_cases)), f"validated {n} cases")
     mean = float(np.mean(list(scores.values()))) if scores else None
+    return decide_promotion(version, metric="val_dice", value=mean, per_case=scores, higher_is_better=True,
+                            follow_up=(jobs.PRESEGMENT, jobs.SCORE))
+
+
+def decide_promotion(version: ModelVersion, *, metric: str, value: float | None, per_case: dict,
+                     higher_is_better: bool, follow_up: tuple[str, ...]) -> dict:
+    """Promote ``version`` if its validation ``metric`` beats the promoted version's (retiring that
+    one and queueing ``follow_up`` jobs), else reject it; add a learning-curve point either way."""
     with transaction.atomic():
         current = ModelVersion.objects.select_for_update().filter(
             project=version.project, kind=version.kind, status=ModelStatus.PROMOTED).first()
-        best = (current.metrics.get("val_dice") if current else None)
-        better = mean is not None and (current is None or best is None or mean > best)
-        metrics = {**version.metrics, "val_dice": mean, "val_dice_per_case": scores,
-                   "compared_with": current.pk if current else None, "compared_val_dice": best}
+        best = (current.metrics.get(metric) if current else None)
+        better = value is not None and (current is None or best is None
+                                        or (value > best if higher_is_better else value < best))
+        metrics = {**version.metrics, metric: value, f"{metric}_per_case": per_case,
+                   "compared_with": current.pk if current else None, f"compared_{metric}": best}
         if better:
             if current is not None:
                 ModelVersion.objects.filter(pk=current.pk).update(status=ModelStatus.RETIRED)
             ModelVersion.objects.filter(pk=version.pk).update(status=ModelStatus.PROMOTED, metrics=metrics,
                                                              promoted_at=timezone.now())
-            jobs.enqueue(jobs.PRESEGMENT, project=version.project, project_id=version.project_id)
-            jobs.enqueue(jobs.SCORE, project=version.project, project_id=version.project_id)
+            for name in follow_up:
+                jobs.enqueue(name, project=version.project, project_id=version.project_id)
         else:
             ModelVersion.objects.filter(pk=version.pk).update(status=ModelStatus.REJECTED, metrics=metrics)
         CurvePoint.objects.create(project=version.project, model_version=version,
                                   n_labelled=version.n_labelled_cases,
-                                  metrics={"val_dice": mean, "promoted": better})
-    return {"model_version": version.pk, "val_dice": mean, "promoted": better, "compared_val_dice": best}
+                                  metrics={metric: value, "promoted": better, "kind": version.kind})
+    return {"model_version": version.pk, metric: value, "promoted": better, f"compared_{metric}": best}

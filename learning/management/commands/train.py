@@ -1,4 +1,4 @@
-"""python manage.py train PROJECT_SLUG [--kind segmenter]: the training task's code, in the foreground."""
+"""python manage.py train PROJECT_SLUG [--kind segmenter|pulaski]: the training task's code, in the foreground."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tqdm import tqdm
 from core.errors import ConcordError
 from core.models import Project
 from learning.device import pick_device
-from learning.services.training import evaluate_and_promote, run_training
+from learning.services import trainers
 
 
 class Command(BaseCommand):
@@ -18,7 +18,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:  # noqa: ANN001
         parser.add_argument("project")
-        parser.add_argument("--kind", default="segmenter")
+        parser.add_argument("--kind", default="segmenter", help="segmenter or pulaski")
         parser.add_argument("--device", default=None, help="cpu or cuda (default: auto)")
 
     def handle(self, *args, project: str, kind: str, device: str | None, **opts) -> None:
@@ -33,9 +33,9 @@ class Command(BaseCommand):
             bar.set_postfix_str(message, refresh=True)
 
         try:
-            version = run_training(project=proj, kind=kind, device=dev, progress=progress)
+            version = trainers.train(project=proj, kind=kind, device=dev, progress=progress)
             bar.close()
-            outcome = evaluate_and_promote(version=version, device=dev)
+            outcome = trainers.evaluate(version=version, device=dev)
         except ConcordError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(json.dumps({"model_version": version.pk, "number": version.number, **outcome}))

@@ -38,7 +38,11 @@ def test_policy_train_and_learning_view(people):
     view = m.get("/api/projects/lp/learning/").json()
     assert view["training_job"]["id"] == first.json()["id"] and view["pending"] == ["segmenter"]
     assert view["models"] == [] and view["curve"] == []
-    assert m.post("/api/projects/lp/train/", {"kind": "pulaski"}, format="json").status_code == 400
+    pul = m.post("/api/projects/lp/train/", {"kind": "pulaski"}, format="json")
+    assert pul.status_code == 202 and pul.json()["id"] == first.json()["id"], "queued behind the running training"
+    assert m.get("/api/projects/lp/learning/").json()["pending"] == ["segmenter", "pulaski"]
+    dae = m.post("/api/projects/lp/train/", {"kind": "shape_dae"}, format="json")
+    assert dae.status_code == 400 and "cannot be trained here" in dae.json()["detail"]
 
 
 def test_rollback_needs_a_previous_version(people):

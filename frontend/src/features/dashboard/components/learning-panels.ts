@@ -23,10 +23,11 @@ function fill(panel: HTMLElement, ...body: (Node | null)[]): void {
 }
 
 function curveView(s: LearningState): Node {
-  if (!s.curve.length) return emptyState("No model has been trained yet: the learning curve starts with the first training.");
+  const points = s.curve.filter((p) => typeof p.val_dice === "number"); // segmenter points (PULASki's carry val GED)
+  if (!points.length) return emptyState("No model has been trained yet: the learning curve starts with the first training.");
   const numberOf = new Map(s.models.map((m) => [m.id, m.number]));
   return markedLineChart(
-    s.curve.map((p) => ({ x: p.n_labelled, y: p.val_dice, marked: p.promoted,
+    points.map((p) => ({ x: p.n_labelled, y: p.val_dice, marked: p.promoted,
       title: `model ${numberOf.get(p.model_version) ?? p.model_version}: val Dice ${dice(p.val_dice)} with ${p.n_labelled} labelled cases${p.promoted ? " (promoted)" : ""}` })),
     { title: "Learning curve: validation Dice against labelled cases", xLabel: "labelled cases", yLabel: "val Dice", markLabel: "promoted" },
   );
@@ -38,12 +39,15 @@ function modelsTable(models: ModelVersion[]): Node {
   const kinds = new Set(rows.map((m) => m.kind));
   return h("table", { class: "table models" },
     h("caption", {}, "Model versions (newest first)"),
-    h("thead", {}, h("tr", {}, ...[kinds.size > 1 ? "kind" : null, "#", "status", "val Dice", "labelled cases", "promoted"].filter(Boolean).map((c) => h("th", {}, c)))),
+    h("thead", {}, h("tr", {}, ...[kinds.size > 1 ? "kind" : null, "#", "status", "validation (Dice ↑ / GED ↓)", "labelled cases", "promoted"].filter(Boolean).map((c) => h("th", {}, c)))),
     h("tbody", {}, ...rows.map((m) => h("tr", { "data-model": String(m.id) },
       kinds.size > 1 ? h("td", {}, m.kind) : null,
       h("td", {}, `m${m.number}`),
       h("td", {}, h("span", { class: `status-pill ${m.status}` }, m.status)),
-      h("td", { title: typeof m.metrics?.train_val_dice === "number" ? `train-time val Dice ${dice(m.metrics.train_val_dice)}` : null }, dice(m.metrics?.val_dice)),
+      m.kind === "pulaski"
+        ? h("td", { title: "generalised energy distance of 8 samples to the raters' masks, validation cases" },
+          typeof m.metrics?.val_ged === "number" ? `GED ${m.metrics.val_ged.toFixed(3)}` : "–")
+        : h("td", { title: typeof m.metrics?.train_val_dice === "number" ? `train-time val Dice ${dice(m.metrics.train_val_dice)}` : null }, dice(m.metrics?.val_dice)),
       h("td", {}, String(m.n_labelled_cases)),
       h("td", {}, date(m.promoted_at))))));
 }
@@ -139,7 +143,7 @@ export function learningPanels(slug: string, onJob: () => void): LearningPanels 
     const strategy = select("strategy", "Strategy", a.strategy, [["uncertainty_diversity", "Uncertain, diverse batch"],
       ["uncertainty", "Most uncertain"], ["diversity", "Most diverse"], ["random", "Random"]]);
     const method = select("method", "Combine scores by", a.method, [["weighted", "weighted sum of ranks"], ["borda", "Borda rank aggregation"]]);
-    const names: [string, string][] = [["mc_entropy", "MC-dropout entropy"], ["tta_variance", "TTA variance"], ["ood_mahalanobis", "OOD distance"]];
+    const names: [string, string][] = [["mc_entropy", "MC-dropout entropy"], ["tta_variance", "TTA variance"], ["ood_mahalanobis", "OOD distance"], ["pulaski_ged", "PULASki sample diversity"]];
     const weights = names.map(([k, label]) => h("input", { type: "number", name: `w-${k}`, min: "0", step: "0.1", value: String(a.weights[k] ?? 0),
       style: { width: "5em" }, "aria-label": `Weight of ${label}` }));
     const batch = h("input", { type: "number", name: "batch", min: "1", value: String(a.batch), style: { width: "5em" }, "aria-label": "Batch size" });
@@ -167,6 +171,9 @@ export function learningPanels(slug: string, onJob: () => void): LearningPanels 
     const promoted = s.models.some((m) => m.kind === "segmenter" && m.status === "promoted");
     const train = h("button", { type: "button", class: "primary", id: "retrain", disabled: !!job, title: job ? "a training job is running" : "Train a new segmenter on the current consensus labels",
       onclick: () => void act("Training", async () => `Training job ${(await startTraining(slug, "segmenter")).id} started.`) }, "Train now");
+    const trainPulaski = h("button", { type: "button", id: "train-pulaski", disabled: !!job,
+      title: job ? "a training job is running" : "Train PULASki on every rater's masks (its sample diversity becomes an acquisition score)",
+      onclick: () => void act("Training PULASki", async () => `PULASki training job ${(await startTraining(slug, "pulaski")).id} started.`) }, "Train PULASki");
     const score = h("button", { type: "button", id: "rescore", title: "Recompute uncertainty / OOD scores and refill the queue",
       onclick: () => void act("Re-scoring", async () => `Scoring job ${(await startScoring(slug)).id} started.`) }, "Re-score cases");
     const back = h("button", { type: "button", id: "rollback", disabled: !promoted, title: promoted ? "Retire the promoted segmenter and promote the previous one" : "no promoted model to roll back",
@@ -174,7 +181,7 @@ export function learningPanels(slug: string, onJob: () => void): LearningPanels 
         if (!window.confirm("Roll back to the previous segmenter model?")) return;
         void act("Rollback", async () => `Rolled back: model m${(await rollback(slug, "segmenter")).number} is promoted.`);
       } }, "Rollback");
-    fill(models, running, pending, modelsTable(s.models), h("div", { class: "actions" }, train, score, back), h("h3", {}, "Retraining policy"), policyForm(s),
+    fill(models, running, pending, modelsTable(s.models), h("div", { class: "actions" }, train, trainPulaski, score, back), h("h3", {}, "Retraining policy"), policyForm(s),
       h("h3", {}, "Acquisition policy (queue order)"), acquisitionForm(s));
     fill(audit, ...auditView(s.audits));
   }

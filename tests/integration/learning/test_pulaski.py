@@ -1,0 +1,70 @@
+"""PULASki as a trainable kind: trained on every rater's masks through the API and the Celery
+worker, validated by GED against the raters and promoted only when its GED is lower; its sample
+diversity becomes an acquisition score."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.models import Case, JobStatus
+from learning.device import pick_device
+from learning.models import CaseScore, ModelKind, ModelStatus, ModelVersion
+from learning.services import pulaski, schedule, scoring, trainers
+from tests.integration.conftest import client_for, make_user, wait_for_job
+from tests.integration.learning.test_training_loop import TINY, _lidc_project, _wait
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PUL = {"iterations": 20, "batch_size": 4, "net": {"channels": [4, 8, 16], "strides": [2, 2], "num_res_units": 0}}
+
+
+def test_pulaski_trains_on_raters_validates_by_ged_and_scores(celery_worker, tmp_path):
+    from core.models import Role
+    from core.services.projects import set_member
+
+    project, unlabelled = _lidc_project(tmp_path, "pul", n_labelled=5, n_unlabelled=2)
+    schedule.set_policy(project=project, train_config={**TINY, "pulaski": PUL})
+    manager = make_user("pulmgr")
+    set_member(project=project, user=manager, role=Role.MANAGER)
+    api = client_for(manager)
+    bad = api.post(f"/api/projects/{project.slug}/train/", {"kind": "shape_dae"}, format="json")
+    assert bad.status_code == 400 and "cannot be trained here" in bad.json()["detail"]
+    resp = api.post(f"/api/projects/{project.slug}/train/", {"kind": "pulaski"}, format="json")
+    assert resp.status_code == 202, resp.content
+    job = wait_for_job(resp.json()["id"], timeout=300)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    v1 = ModelVersion.objects.get(pk=job.result["model_version"])
+    assert v1.kind == ModelKind.PULASKI and v1.config["n_raters"] == 4 and v1.metrics["n_slices"] > 0
+    assert len(v1.trained_on) == 4 * (5 - len(v1.validation_cases))  # every rater's version, training cases only
+    _wait(lambda: ModelVersion.objects.get(pk=v1.pk).status != ModelStatus.CANDIDATE, timeout=300, what="evaluation")
+    v1.refresh_from_db()
+    assert v1.status == ModelStatus.PROMOTED and 0.0 <= v1.metrics["val_ged"] <= 2.0, v1.metrics
+    assert set(map(int, v1.metrics["val_ged_per_case"])) <= set(v1.validation_cases)
+
+    # the stored weights give back a working sampler: 8 samples per slice, probabilities in [0, 1]
+    config, model = pulaski.load(v1)
+    case = Case.objects.select_related("volume").get(pk=v1.validation_cases[0])
+    from core.storage import open_volume
+
+    image = open_volume(case.volume.store_url).read(0)
+    probs = pulaski.case_samples(image, model, config, zs=np.arange(image.shape[0]), device=pick_device("cpu"))
+    assert probs.shape == (pulaski.SAMPLES, *image.shape) and 0.0 <= probs.min() and probs.max() <= 1.0
+
+    # a second version is promoted only if its validation GED is lower than v1's
+    schedule.set_policy(project=project, train_config={**TINY, "pulaski": {**PUL, "iterations": 25}})
+    v2 = trainers.train(project=project, kind=ModelKind.PULASKI, device=pick_device("cpu"))
+    out = trainers.evaluate(version=v2, device=pick_device("cpu"))
+    v2.refresh_from_db()
+    assert out["promoted"] == (v2.metrics["val_ged"] < v1.metrics["val_ged"]) and out["compared_val_ged"] == v1.metrics["val_ged"]
+    assert v2.status == (ModelStatus.PROMOTED if out["promoted"] else ModelStatus.REJECTED)
+
+    # with a segmenter promoted too, scoring adds the promoted PULASki's sample diversity per case
+    segmenter = trainers.train(project=project, kind=ModelKind.SEGMENTER, device=pick_device("cpu"))
+    trainers.evaluate(version=segmenter, device=pick_device("cpu"))
+    segmenter.refresh_from_db()
+    assert segmenter.status == ModelStatus.PROMOTED
+    scoring.score_project(project=project, device=pick_device("cpu"))
+    scores = CaseScore.objects.filter(model_version=segmenter)
+    assert scores.count() == 7
+    assert all(s.scores["pulaski_ged"] is not None and 0.0 <= s.scores["pulaski_ged"] <= 1.0 for s in scores)
