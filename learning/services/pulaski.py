@@ -16,7 +16,6 @@ Project overrides live under ``train_config["pulaski"]`` (``ProbTrainConfig`` fi
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -38,15 +37,13 @@ from learning.nets.prob_unet import (
     summarise_samples,
     train_prob_unet,
 )
-from learning.services.registry import learning_state
 from learning.services.training import (
     build_config,
     decide_promotion,
     inputs_key_of,
-    labelled_cases,
     rater_masks,
     register_version,
-    validation_ids,
+    training_split,
 )
 from learning.services.weights import load_weights
 
@@ -57,7 +54,6 @@ Progress = Callable[[float, str], None]
 SAMPLES = 8  # samples per slice at validation and scoring (PULASki's cost target: <= 2x a pass at 8)
 MAX_SLICES = 4000  # training slices kept (random subset) so memory stays bounded on big projects
 _BATCH = 64  # slices per sampling call
-_local = threading.local()
 
 
 def _train_config(overrides: dict, seed: int) -> ProbTrainConfig:
@@ -118,11 +114,7 @@ def training_slices(images: list[np.ndarray], masks: list[np.ndarray], *, hw: tu
 def run_training(*, project: Project, device, job: Job | None = None, progress: Progress | None = None) -> ModelVersion:
     """Train a PULASki candidate on every rater-labelled case outside the validation set; register it."""
     report = progress or (lambda f, m: None)
-    state = learning_state(project)
-    data = labelled_cases(project)
-    if len(data) < 2:
-        raise InvalidInput(f"project {project.slug} has {len(data)} labelled case(s); training needs at least 2")
-    val = set(validation_ids(state, data))
+    state, data, val = training_split(project)
     train = [(d.case, rm) for d in data if d.case.pk not in val and (rm := rater_masks(d.case)) is not None]
     if not train:
         raise InvalidInput(f"project {project.slug}: no rater-labelled case outside the validation set; "
@@ -188,16 +180,6 @@ def case_diversity(image: np.ndarray, model: ProbUNet, config: dict, *, zs: np.n
     if len(zs) == 0:
         return 0.0
     return float(summarise_samples(case_samples(image, model, config, zs=zs, device=device)).ged)
-
-
-def cached(version: ModelVersion) -> tuple[dict, ProbUNet]:
-    """One loaded model per worker thread (Dask threads share nothing mutable)."""
-    cache = getattr(_local, "models", None)
-    if cache is None:
-        cache = _local.models = {}
-    if version.pk not in cache:
-        cache[version.pk] = load(version)
-    return cache[version.pk]
 
 
 def evaluate_and_promote(*, version: ModelVersion, device, progress: Progress | None = None) -> dict:

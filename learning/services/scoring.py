@@ -12,7 +12,6 @@ Per-case work runs through Dask (core.compute).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from functools import partial
 
@@ -33,23 +32,13 @@ from learning.quality import FeatureOOD, bias_audit, image_features, rca_case_sl
 from learning.services import pulaski
 from learning.services.registry import learning_state, promoted
 from learning.services.training import labelled_cases, load_version
+from learning.services.weights import thread_cached
 from learning.uncertainty import aggregate, predictive_entropy
 
 __all__ = ["score_project", "attribute_groups", "MC_PASSES"]
 
 MC_PASSES = 5
 Progress = Callable[[float, str], None]
-_local = threading.local()
-
-
-def _model(version: ModelVersion, device):  # noqa: ANN001, ANN202
-    """One model per worker thread (Dask threads share nothing mutable)."""
-    cache = getattr(_local, "models", None)
-    if cache is None:
-        cache = _local.models = {}
-    if version.pk not in cache:
-        cache[version.pk] = load_version(version)
-    return cache[version.pk]
 
 
 def _pulaski_slices(mean: np.ndarray) -> np.ndarray:
@@ -63,7 +52,7 @@ def _pulaski_slices(mean: np.ndarray) -> np.ndarray:
 
 
 def _score_case(case: Case, *, version: ModelVersion, device, pulaski_version: ModelVersion | None = None) -> dict:  # noqa: ANN001
-    config, model = _model(version, device)
+    config, model = thread_cached(version.pk, lambda: load_version(version))
     image = open_volume(case.volume.store_url).read(0).astype(np.float32)
     infer = config.infer_config()
     samples = []
@@ -76,7 +65,7 @@ def _score_case(case: Case, *, version: ModelVersion, device, pulaski_version: M
     tta = aggregate(_flip_tta(image, model, infer, device).var(0), how="fg_ratio", foreground=mean)
     diversity = None
     if pulaski_version is not None:
-        pconfig, pmodel = pulaski.cached(pulaski_version)
+        pconfig, pmodel = thread_cached(pulaski_version.pk, lambda: pulaski.load(pulaski_version))
         diversity = pulaski.case_diversity(image, pmodel, pconfig, zs=_pulaski_slices(mean), device=device)
     x = normalise_intensity(image, config.normalisation)
     model.eval()

@@ -40,7 +40,7 @@ from learning.services.weights import load_weights, save_weights
 from learning.train import TrainConfig, load_model, train
 
 __all__ = ["labelled_cases", "build_config", "run_training", "evaluate_and_promote", "load_version",
-           "validation_ids", "inputs_key_of", "register_version", "decide_promotion", "rater_masks"]
+           "validation_ids", "training_split", "inputs_key_of", "register_version", "decide_promotion", "rater_masks"]
 
 Progress = Callable[[float, str], None]
 
@@ -142,15 +142,20 @@ def _item(d: Labelled) -> TrainItem:
     return TrainItem(image=StoreImageReader(open_volume(d.case.volume.store_url)), label=d.target)
 
 
-def run_training(*, project: Project, kind: str, device, job: Job | None = None,
-                 progress: Progress | None = None) -> ModelVersion:
-    """Train a new candidate on every labelled case outside the validation set and register it."""
-    report = progress or (lambda f, m: None)
+def training_split(project: Project) -> tuple[ProjectLearning, list[Labelled], set[int]]:
+    """(learning state, every labelled case, the fixed validation case ids); refuses < 2 labelled cases."""
     state = learning_state(project)
     data = labelled_cases(project)
     if len(data) < 2:
         raise InvalidInput(f"project {project.slug} has {len(data)} labelled case(s); training needs at least 2")
-    val_ids = set(validation_ids(state, data))
+    return state, data, set(validation_ids(state, data))
+
+
+def run_training(*, project: Project, kind: str, device, job: Job | None = None,
+                 progress: Progress | None = None) -> ModelVersion:
+    """Train a new candidate on every labelled case outside the validation set and register it."""
+    report = progress or (lambda f, m: None)
+    state, data, val_ids = training_split(project)
     train_data = [d for d in data if d.case.pk not in val_ids]
     val_data = [d for d in data if d.case.pk in val_ids]
     if not train_data:

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 import uuid
+from collections.abc import Callable
+from typing import TypeVar
 
 import fsspec
 from django.conf import settings
 
 from core.errors import IntegrityError
 
-__all__ = ["save_weights", "load_weights"]
+__all__ = ["save_weights", "load_weights", "thread_cached"]
+
+T = TypeVar("T")
+_local = threading.local()
 
 
 def save_weights(data: bytes) -> tuple[str, str]:
@@ -29,3 +35,14 @@ def load_weights(url: str, sha256: str) -> bytes:
     if hashlib.sha256(data).hexdigest() != sha256:
         raise IntegrityError(f"model weights {url} fail their checksum")
     return data
+
+
+def thread_cached(version_id: int, load: Callable[[], T]) -> T:
+    """What ``load`` returns for a model version, loaded once per thread: scoring runs cases on Dask
+    threads, and a torch module must not be shared between threads that run it."""
+    cache = getattr(_local, "models", None)
+    if cache is None:
+        cache = _local.models = {}
+    if version_id not in cache:
+        cache[version_id] = load()
+    return cache[version_id]

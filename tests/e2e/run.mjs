@@ -42,6 +42,19 @@ function makeApi(baseUrl) {
 // ---------------------------------------------------------------- browser helpers
 async function newPage(browser, name) {
   const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  // RGBA pixels of a base64 PNG (a screenshot), decoded in the page: the pixel checks below use it
+  await ctx.addInitScript(() => {
+    window.__pngPixels = async (b64) => {
+      const img = new Image();
+      img.src = `data:image/png;base64,${b64}`;
+      await img.decode();
+      const c = document.createElement("canvas");
+      c.width = img.width; c.height = img.height;
+      const g = c.getContext("2d");
+      g.drawImage(img, 0, 0);
+      return g.getImageData(0, 0, c.width, c.height).data;
+    };
+  });
   const page = await ctx.newPage();
   page.errors = [];
   page.on("pageerror", (e) => page.errors.push(e.message));
@@ -75,14 +88,7 @@ async function waitWorkspace(page, states = ["ready"], timeout = 60_000) {
 async function canvasStats(page, selector = "#viewer-canvas") {
   const png = await page.locator(selector).screenshot();
   return page.evaluate(async (b64) => {
-    const img = new Image();
-    img.src = `data:image/png;base64,${b64}`;
-    await img.decode();
-    const c = document.createElement("canvas");
-    c.width = img.width; c.height = img.height;
-    const ctx = c.getContext("2d");
-    ctx.drawImage(img, 0, 0);
-    const d = ctx.getImageData(0, 0, c.width, c.height).data;
+    const d = await window.__pngPixels(b64);
     const bg = [d[0], d[1], d[2]];
     let differ = 0, sum = 0, sum2 = 0;
     const n = d.length / 4;
@@ -100,17 +106,7 @@ async function canvasStats(page, selector = "#viewer-canvas") {
 async function changedFraction(page, clip, before) {
   const after = await page.screenshot({ clip });
   return page.evaluate(async ([a, b]) => {
-    const px = async (b64) => {
-      const img = new Image();
-      img.src = `data:image/png;base64,${b64}`;
-      await img.decode();
-      const c = document.createElement("canvas");
-      c.width = img.width; c.height = img.height;
-      const ctx = c.getContext("2d");
-      ctx.drawImage(img, 0, 0);
-      return ctx.getImageData(0, 0, c.width, c.height).data;
-    };
-    const [x, y] = [await px(a), await px(b)];
+    const [x, y] = [await window.__pngPixels(a), await window.__pngPixels(b)];
     let n = 0;
     for (let i = 0; i < x.length; i += 4) if (Math.abs(x[i] - y[i]) + Math.abs(x[i + 1] - y[i + 1]) + Math.abs(x[i + 2] - y[i + 2]) > 30) n++;
     return n / (x.length / 4);
