@@ -18,8 +18,9 @@ __all__ = ["SCORE_NAMES", "METHODS", "AcquisitionPolicy"]
 #: entropy (5 passes; MONAI Label's epistemic strategy), flip test-time-augmentation variance, the
 #: Mahalanobis distance of the case's bottleneck features to the training cases (OOD), and the
 #: promoted PULASki model's sample diversity (mean pairwise 1 - IoU of 8 samples; only once a
-#: PULASki version is promoted: a score that is not there weighs nothing).
-SCORE_NAMES = ("mc_entropy", "tta_variance", "ood_mahalanobis", "pulaski_ged")
+#: PULASki version is promoted: a score that is not there weighs nothing), and anatomically-aware
+#: uncertainty (deviation of the prediction from the promoted shape prior's reconstruction of it).
+SCORE_NAMES = ("mc_entropy", "tta_variance", "ood_mahalanobis", "pulaski_ged", "anatomical")
 METHODS = ("weighted", "borda")
 
 

@@ -10,6 +10,7 @@ from learning.data.dataset import PatchDataset, PatchPlan, PatchSampler, TrainIt
 from learning.data.foreground import ForegroundIndex, foreground_index
 from learning.data.normalise import NormConfig, normalise, volume_stats
 from learning.data.readers import ArrayReader, VolumeReader, check_region, full_region
+from learning.data.slices import common_in_plane, pad_in_plane
 
 __all__ = [
     "AugmentConfig",
@@ -28,4 +29,6 @@ __all__ = [
     "VolumeReader",
     "check_region",
     "full_region",
+    "common_in_plane",
+    "pad_in_plane",
 ]

@@ -26,7 +26,7 @@ from core import jobs
 from core.errors import InvalidInput
 from core.models import Case, Job, Project
 from core.storage import open_volume
-from learning.data import NormConfig, normalise
+from learning.data import NormConfig, common_in_plane, normalise, pad_in_plane
 from learning.models import ModelKind, ModelVersion
 from learning.nets.prob_unet import (
     ProbTrainConfig,
@@ -65,19 +65,6 @@ def _train_config(overrides: dict, seed: int) -> ProbTrainConfig:
         raise InvalidInput(f"train_config.pulaski: {e}") from e
 
 
-def _in_plane(shapes: list[tuple[int, ...]], divisor: int) -> tuple[int, int]:
-    """The common (H, W): the largest slice, rounded up to the U-Net's divisor."""
-    h = max(s[-2] for s in shapes)
-    w = max(s[-1] for s in shapes)
-    return -(-h // divisor) * divisor, -(-w // divisor) * divisor
-
-
-def _pad(a: np.ndarray, hw: tuple[int, int], value: float) -> np.ndarray:
-    """Pad the last two axes at their ends to ``hw`` (so cropping back is ``[..., :h, :w]``)."""
-    pads = [(0, 0)] * (a.ndim - 2) + [(0, hw[0] - a.shape[-2]), (0, hw[1] - a.shape[-1])]
-    return np.pad(a, pads, constant_values=value)
-
-
 def training_slices(images: list[np.ndarray], masks: list[np.ndarray], *, hw: tuple[int, int], n_raters: int,
                     rng: np.random.Generator, max_slices: int = MAX_SLICES) -> tuple[np.ndarray, np.ndarray]:
     """Axial training slices of several cases.
@@ -102,8 +89,8 @@ def training_slices(images: list[np.ndarray], masks: list[np.ndarray], *, hw: tu
         neg = rng.choice(neg, size=min(len(neg), max(1, len(pos))), replace=False) if len(neg) else neg
         zs = np.sort(np.concatenate([pos, neg]))
         stack = m[np.arange(n_raters) % m.shape[0]][:, zs].transpose(1, 0, 2, 3)  # (S, N, Y, X)
-        xs.append(_pad(image[zs][:, None], hw, float(image.min())))
-        ys.append(_pad(stack, hw, 0))
+        xs.append(pad_in_plane(image[zs][:, None], hw, float(image.min())))
+        ys.append(pad_in_plane(stack, hw, 0))
     x, y = np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.uint8)
     if len(x) > max_slices:
         keep = np.sort(rng.choice(len(x), size=max_slices, replace=False))
@@ -121,7 +108,7 @@ def run_training(*, project: Project, device, job: Job | None = None, progress: 
                            "PULASki learns from the raters' own masks")
     norm = build_config(project, data, overrides=state.train_config).normalisation
     cfg = _train_config(state.train_config.get("pulaski", {}), seed=project.pk)
-    hw = _in_plane([c.volume.shape for c, _ in train], cfg.net.divisor)
+    hw = common_in_plane([c.volume.shape for c, _ in train], cfg.net.divisor)
     n_raters = max(m.shape[0] for _, (m, _) in train)
     config = {"train": cfg.to_dict(), "normalisation": norm.to_dict(), "in_plane": list(hw), "n_raters": n_raters}
     trained_on = sorted(k for _, (_, keys) in train for k in keys)
@@ -163,11 +150,9 @@ def case_samples(image: np.ndarray, model: ProbUNet, config: dict, *, zs: np.nda
     ``zs`` of a raw ``(Z, Y, X)`` image (the U-Net features are computed once per slice batch)."""
     norm = NormConfig.from_dict(config["normalisation"])
     x = normalise(image[np.asarray(zs, dtype=np.int64)], norm)
-    hw = tuple(config["in_plane"])
-    if x.shape[-2] > hw[0] or x.shape[-1] > hw[1]:  # a case larger than the training ones
-        d = ProbUNetConfig.from_dict(config["train"]["net"]).divisor
-        hw = (-(-x.shape[-2] // d) * d, -(-x.shape[-1] // d) * d)
-    xp = torch.from_numpy(_pad(x[:, None], hw, float(x.min()) if x.size else 0.0))
+    # the training size, or larger for a case larger than the training ones
+    hw = common_in_plane([config["in_plane"], x.shape], ProbUNetConfig.from_dict(config["train"]["net"]).divisor)
+    xp = torch.from_numpy(pad_in_plane(x[:, None], hw, float(x.min()) if x.size else 0.0))
     gen = torch.Generator().manual_seed(seed)
     model = model.to(device)
     out = [sample(model, xp[i:i + _BATCH].to(device), n, generator=gen).cpu() for i in range(0, len(xp), _BATCH)]

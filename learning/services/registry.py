@@ -20,7 +20,7 @@ from learning.models import ModelKind, ModelStatus, ModelVersion, ProjectLearnin
 
 __all__ = ["TRAINABLE", "learning_state", "request_training", "finish_training", "promoted", "rollback"]
 
-TRAINABLE = (ModelKind.SEGMENTER, ModelKind.PULASKI)
+TRAINABLE = (ModelKind.SEGMENTER, ModelKind.PULASKI, ModelKind.SHAPE_DAE)
 
 
 def learning_state(project: Project) -> ProjectLearning:

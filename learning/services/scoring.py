@@ -29,7 +29,7 @@ from learning.infer import predict
 from learning.models import BiasAudit, CaseScore, ModelKind, ModelVersion
 from learning.nets import bottleneck_features
 from learning.quality import FeatureOOD, bias_audit, image_features, rca_case_slices, rca_predict
-from learning.services import pulaski
+from learning.services import pulaski, shape_prior
 from learning.services.registry import learning_state, promoted
 from learning.services.training import labelled_cases, load_version
 from learning.services.weights import thread_cached
@@ -51,7 +51,8 @@ def _pulaski_slices(mean: np.ndarray) -> np.ndarray:
     return np.flatnonzero(near)
 
 
-def _score_case(case: Case, *, version: ModelVersion, device, pulaski_version: ModelVersion | None = None) -> dict:  # noqa: ANN001
+def _score_case(case: Case, *, version: ModelVersion, device, pulaski_version: ModelVersion | None = None,  # noqa: ANN001
+                shape_version: ModelVersion | None = None) -> dict:
     config, model = thread_cached(version.pk, lambda: load_version(version))
     image = open_volume(case.volume.store_url).read(0).astype(np.float32)
     infer = config.infer_config()
@@ -67,6 +68,10 @@ def _score_case(case: Case, *, version: ModelVersion, device, pulaski_version: M
     if pulaski_version is not None:
         pconfig, pmodel = thread_cached(pulaski_version.pk, lambda: pulaski.load(pulaski_version))
         diversity = pulaski.case_diversity(image, pmodel, pconfig, zs=_pulaski_slices(mean), device=device)
+    anatomical = None
+    if shape_version is not None:
+        sconfig, dae = thread_cached(shape_version.pk, lambda: shape_prior.load(shape_version))
+        anatomical = shape_prior.case_anatomical(mean, dae, sconfig, device=device)
     x = normalise_intensity(image, config.normalisation)
     model.eval()
     with torch.inference_mode():
@@ -79,6 +84,7 @@ def _score_case(case: Case, *, version: ModelVersion, device, pulaski_version: M
             t = torch.from_numpy(x[None, None]).float()
         feats = bottleneck_features(model.to(device), t.to(device)).cpu().numpy()[0]
     return {"case_id": case.pk, "mc_entropy": float(entropy), "tta_variance": float(tta), "pulaski_ged": diversity,
+            "anatomical": anatomical,
             "features": feats.astype(np.float32),
             "image_features": _cheap_features(image), "pred": (mean >= 0.5).astype(np.uint8), "image": image}
 
@@ -134,7 +140,8 @@ def score_project(*, project: Project, device, seed: int = 0, progress: Progress
         report(0.8 * n / max(total, 1), f"scored {n}/{total} cases")
 
     results = compute.map_collect(partial(_score_case, version=version, device=device,
-                                          pulaski_version=promoted(project, ModelKind.PULASKI)),
+                                          pulaski_version=promoted(project, ModelKind.PULASKI),
+                                          shape_version=promoted(project, ModelKind.SHAPE_DAE)),
                                   cases, progress=tick)
     errors = [r for r in results if isinstance(r, BaseException)]
     if errors:

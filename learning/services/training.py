@@ -123,7 +123,8 @@ def build_config(project: Project, data: list[Labelled], *, overrides: dict | No
                       for i, p in enumerate((32, 96, 96)))
         base = TrainConfig(seed=seed, spatial_dims=3, patch=patch, max_epochs=30, early_stopping_patience=5,
                            net=NetConfig(spatial_dims=3, dropout=0.1), normalisation=norm)
-    segmenter = {k: v for k, v in (overrides or {}).items() if k != "pulaski"}  # that section is PULASki's
+    # the "pulaski" and "shape_dae" sections are those kinds' own settings
+    segmenter = {k: v for k, v in (overrides or {}).items() if k not in ("pulaski", "shape_dae")}
     return TrainConfig.from_dict(_merge(base.to_dict(), segmenter))
 
 
@@ -247,7 +248,14 @@ def decide_promotion(version: ModelVersion, *, metric: str, value: float | None,
     """Promote ``version`` if its validation ``metric`` beats the promoted version's (retiring that
     one and queueing ``follow_up`` jobs), else reject it; add a learning-curve point either way."""
     with transaction.atomic():
-        current = ModelVersion.objects.select_for_update().filter(
+        # one decision at a time per project (the learning state row is the lock), and once only per
+        # version: a redelivered or concurrent evaluation returns the recorded outcome
+        ProjectLearning.objects.select_for_update().get_or_create(project=version.project)
+        me = ModelVersion.objects.get(pk=version.pk)
+        if me.status != ModelStatus.CANDIDATE:
+            return {"model_version": me.pk, metric: me.metrics.get(metric), "promoted": me.status == ModelStatus.PROMOTED,
+                    f"compared_{metric}": me.metrics.get(f"compared_{metric}"), "already_decided": True}
+        current = ModelVersion.objects.filter(
             project=version.project, kind=version.kind, status=ModelStatus.PROMOTED).first()
         best = (current.metrics.get(metric) if current else None)
         better = value is not None and (current is None or best is None

@@ -382,7 +382,7 @@ flow("learning: dashboard curve / models / policy / bias audit render; uncertain
   const curveBox = page.locator("[data-section=learning-curve]");
   expect(curve.length ? await curveBox.locator("svg.chart").count() : /No model has been trained yet/.test(await curveBox.innerText()), "the learning curve (or its empty state) is shown");
   expect(models.length ? await page.locator("[data-section=models] tr[data-model]").count() === models.length : /No model versions yet/.test(await page.locator("[data-section=models]").innerText()), "the model versions table (or its empty state) is shown");
-  for (const id of ["#retrain", "#train-pulaski", "#rescore", "#rollback", "input[name=retrain_cron]", "input[name=retrain_after_consensus]"])
+  for (const id of ["#retrain", "#train-pulaski", "#train-shape-prior", "#rescore", "#rollback", "input[name=retrain_cron]", "input[name=retrain_after_consensus]"])
     expect(await page.locator(`[data-section=models] ${id}`).count() === 1, `the models panel has ${id}`);
   if (!models.some((m) => m.status === "promoted")) expect(await page.locator("#rollback").isDisabled(), "Rollback is disabled without a promoted model");
   // the acquisition policy: an uncertainty strategy with every weight 0 is refused with the
@@ -390,7 +390,7 @@ flow("learning: dashboard curve / models / policy / bias audit render; uncertain
   const form = page.locator("#acquisition-form");
   expect(await form.count() === 1, "the models panel has the acquisition policy form");
   await form.locator("select[name=method]").selectOption("borda");
-  for (const k of ["mc_entropy", "tta_variance", "ood_mahalanobis", "pulaski_ged"]) await form.locator(`input[name=w-${k}]`).fill("0");
+  for (const k of ["mc_entropy", "tta_variance", "ood_mahalanobis", "pulaski_ged", "anatomical"]) await form.locator(`input[name=w-${k}]`).fill("0");
   await form.locator("button[type=submit]").click();
   const refused = /needs at least one score with a weight above 0/;
   await page.waitForFunction((re) => new RegExp(re).test(document.body.innerText), refused.source, { timeout: 5000 }).catch(() => null);

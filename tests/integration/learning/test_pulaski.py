@@ -1,6 +1,7 @@
-"""PULASki as a trainable kind: trained on every rater's masks through the API and the Celery
-worker, validated by GED against the raters and promoted only when its GED is lower; its sample
-diversity becomes an acquisition score."""
+"""PULASki and the shape prior as trainable kinds. PULASki: trained on every rater's masks through
+the API and the Celery worker, validated by GED against the raters, promoted only when its GED is
+lower. Shape prior (DAE): trained on consensus shapes, validated by denoising Dice. Their sample
+diversity and anatomically-aware uncertainty become acquisition scores."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.integration.learning.test_training_loop import TINY, _lidc_project, _
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+DAE = {"iterations": 20, "batch_size": 8, "net": {"channels": [4, 8, 16]}}
 PUL = {"iterations": 20, "batch_size": 4, "net": {"channels": [4, 8, 16], "strides": [2, 2], "num_res_units": 0}}
 
 
@@ -24,12 +26,10 @@ def test_pulaski_trains_on_raters_validates_by_ged_and_scores(celery_worker, tmp
     from core.services.projects import set_member
 
     project, unlabelled = _lidc_project(tmp_path, "pul", n_labelled=5, n_unlabelled=2)
-    schedule.set_policy(project=project, train_config={**TINY, "pulaski": PUL})
+    schedule.set_policy(project=project, train_config={**TINY, "pulaski": PUL, "shape_dae": DAE})
     manager = make_user("pulmgr")
     set_member(project=project, user=manager, role=Role.MANAGER)
     api = client_for(manager)
-    bad = api.post(f"/api/projects/{project.slug}/train/", {"kind": "shape_dae"}, format="json")
-    assert bad.status_code == 400 and "cannot be trained here" in bad.json()["detail"]
     resp = api.post(f"/api/projects/{project.slug}/train/", {"kind": "pulaski"}, format="json")
     assert resp.status_code == 202, resp.content
     job = wait_for_job(resp.json()["id"], timeout=300)
@@ -52,14 +52,25 @@ def test_pulaski_trains_on_raters_validates_by_ged_and_scores(celery_worker, tmp
     assert probs.shape == (pulaski.SAMPLES, *image.shape) and 0.0 <= probs.min() and probs.max() <= 1.0
 
     # a second version is promoted only if its validation GED is lower than v1's
-    schedule.set_policy(project=project, train_config={**TINY, "pulaski": {**PUL, "iterations": 25}})
+    schedule.set_policy(project=project, train_config={**TINY, "pulaski": {**PUL, "iterations": 25}, "shape_dae": DAE})
     v2 = trainers.train(project=project, kind=ModelKind.PULASKI, device=pick_device("cpu"))
     out = trainers.evaluate(version=v2, device=pick_device("cpu"))
     v2.refresh_from_db()
     assert out["promoted"] == (v2.metrics["val_ged"] < v1.metrics["val_ged"]) and out["compared_val_ged"] == v1.metrics["val_ged"]
     assert v2.status == (ModelStatus.PROMOTED if out["promoted"] else ModelStatus.REJECTED)
 
-    # with a segmenter promoted too, scoring adds the promoted PULASki's sample diversity per case
+    # the shape prior: trained on the consensus shapes, validated by restoring corrupted slices
+    dae = trainers.train(project=project, kind=ModelKind.SHAPE_DAE, device=pick_device("cpu"))
+    assert dae.kind == ModelKind.SHAPE_DAE and dae.metrics["n_slices"] > 0
+    out = trainers.evaluate(version=dae, device=pick_device("cpu"))
+    dae.refresh_from_db()
+    assert out["promoted"] and dae.status == ModelStatus.PROMOTED and 0.0 <= dae.metrics["val_denoise_dice"] <= 1.0
+    # evaluating it again (a redelivered job; the worker evaluates it too) changes nothing
+    again = trainers.evaluate(version=dae, device=pick_device("cpu"))
+    assert again["promoted"] and again.get("already_decided") and again["val_denoise_dice"] == dae.metrics["val_denoise_dice"]
+    assert ModelVersion.objects.get(pk=dae.pk).status == ModelStatus.PROMOTED
+
+    # with a segmenter promoted too, scoring adds PULASki's sample diversity and the anatomical score
     segmenter = trainers.train(project=project, kind=ModelKind.SEGMENTER, device=pick_device("cpu"))
     trainers.evaluate(version=segmenter, device=pick_device("cpu"))
     segmenter.refresh_from_db()
@@ -68,3 +79,4 @@ def test_pulaski_trains_on_raters_validates_by_ged_and_scores(celery_worker, tmp
     scores = CaseScore.objects.filter(model_version=segmenter)
     assert scores.count() == 7
     assert all(s.scores["pulaski_ged"] is not None and 0.0 <= s.scores["pulaski_ged"] <= 1.0 for s in scores)
+    assert all(s.scores["anatomical"] is not None and s.scores["anatomical"] >= 0.0 for s in scores), [s.scores for s in scores]

@@ -39,7 +39,7 @@ function modelsTable(models: ModelVersion[]): Node {
   const kinds = new Set(rows.map((m) => m.kind));
   return h("table", { class: "table models" },
     h("caption", {}, "Model versions (newest first)"),
-    h("thead", {}, h("tr", {}, ...[kinds.size > 1 ? "kind" : null, "#", "status", "validation (Dice ↑ / GED ↓)", "labelled cases", "promoted"].filter(Boolean).map((c) => h("th", {}, c)))),
+    h("thead", {}, h("tr", {}, ...[kinds.size > 1 ? "kind" : null, "#", "status", "validation (Dice ↑, GED ↓)", "labelled cases", "promoted"].filter(Boolean).map((c) => h("th", {}, c)))),
     h("tbody", {}, ...rows.map((m) => h("tr", { "data-model": String(m.id) },
       kinds.size > 1 ? h("td", {}, m.kind) : null,
       h("td", {}, `m${m.number}`),
@@ -47,6 +47,9 @@ function modelsTable(models: ModelVersion[]): Node {
       m.kind === "pulaski"
         ? h("td", { title: "generalised energy distance of 8 samples to the raters' masks, validation cases" },
           typeof m.metrics?.val_ged === "number" ? `GED ${m.metrics.val_ged.toFixed(3)}` : "–")
+        : m.kind === "shape_dae"
+        ? h("td", { title: "Dice of the reconstruction of corrupted validation labels with the clean ones" },
+          typeof m.metrics?.val_denoise_dice === "number" ? `denoise ${dice(m.metrics.val_denoise_dice)}` : "–")
         : h("td", { title: typeof m.metrics?.train_val_dice === "number" ? `train-time val Dice ${dice(m.metrics.train_val_dice)}` : null }, dice(m.metrics?.val_dice)),
       h("td", {}, String(m.n_labelled_cases)),
       h("td", {}, date(m.promoted_at))))));
@@ -143,7 +146,7 @@ export function learningPanels(slug: string, onJob: () => void): LearningPanels 
     const strategy = select("strategy", "Strategy", a.strategy, [["uncertainty_diversity", "Uncertain, diverse batch"],
       ["uncertainty", "Most uncertain"], ["diversity", "Most diverse"], ["random", "Random"]]);
     const method = select("method", "Combine scores by", a.method, [["weighted", "weighted sum of ranks"], ["borda", "Borda rank aggregation"]]);
-    const names: [string, string][] = [["mc_entropy", "MC-dropout entropy"], ["tta_variance", "TTA variance"], ["ood_mahalanobis", "OOD distance"], ["pulaski_ged", "PULASki sample diversity"]];
+    const names: [string, string][] = [["mc_entropy", "MC-dropout entropy"], ["tta_variance", "TTA variance"], ["ood_mahalanobis", "OOD distance"], ["pulaski_ged", "PULASki sample diversity"], ["anatomical", "Anatomical (shape prior)"]];
     const weights = names.map(([k, label]) => h("input", { type: "number", name: `w-${k}`, min: "0", step: "0.1", value: String(a.weights[k] ?? 0),
       style: { width: "5em" }, "aria-label": `Weight of ${label}` }));
     const batch = h("input", { type: "number", name: "batch", min: "1", value: String(a.batch), style: { width: "5em" }, "aria-label": "Batch size" });
@@ -174,6 +177,9 @@ export function learningPanels(slug: string, onJob: () => void): LearningPanels 
     const trainPulaski = h("button", { type: "button", id: "train-pulaski", disabled: !!job,
       title: job ? "a training job is running" : "Train PULASki on every rater's masks (its sample diversity becomes an acquisition score)",
       onclick: () => void act("Training PULASki", async () => `PULASki training job ${(await startTraining(slug, "pulaski")).id} started.`) }, "Train PULASki");
+    const trainShape = h("button", { type: "button", id: "train-shape-prior", disabled: !!job,
+      title: job ? "a training job is running" : "Train the shape prior (denoising autoencoder) on the consensus labels: anatomically-aware uncertainty",
+      onclick: () => void act("Training the shape prior", async () => `Shape-prior training job ${(await startTraining(slug, "shape_dae")).id} started.`) }, "Train shape prior");
     const score = h("button", { type: "button", id: "rescore", title: "Recompute uncertainty / OOD scores and refill the queue",
       onclick: () => void act("Re-scoring", async () => `Scoring job ${(await startScoring(slug)).id} started.`) }, "Re-score cases");
     const back = h("button", { type: "button", id: "rollback", disabled: !promoted, title: promoted ? "Retire the promoted segmenter and promote the previous one" : "no promoted model to roll back",
@@ -181,7 +187,7 @@ export function learningPanels(slug: string, onJob: () => void): LearningPanels 
         if (!window.confirm("Roll back to the previous segmenter model?")) return;
         void act("Rollback", async () => `Rolled back: model m${(await rollback(slug, "segmenter")).number} is promoted.`);
       } }, "Rollback");
-    fill(models, running, pending, modelsTable(s.models), h("div", { class: "actions" }, train, trainPulaski, score, back), h("h3", {}, "Retraining policy"), policyForm(s),
+    fill(models, running, pending, modelsTable(s.models), h("div", { class: "actions" }, train, trainPulaski, trainShape, score, back), h("h3", {}, "Retraining policy"), policyForm(s),
       h("h3", {}, "Acquisition policy (queue order)"), acquisitionForm(s));
     fill(audit, ...auditView(s.audits));
   }
