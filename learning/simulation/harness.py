@@ -12,7 +12,8 @@ Strategies (``STRATEGIES``):
     ``pulaski_anatomical`` (PULASki sample diversity + anatomical DAE deviation, rank-combined, then a
     diverse batch among the top candidates; the PULASki net and the DAE are fine-tuned each round on
     the labelled cases, warm-started); ``kcenter`` (k-center greedy on the segmenter's bottleneck
-    features, from the labelled cases).
+    features, from the labelled cases); ``tta_diverse`` (flip-TTA variance per foreground voxel, then a
+    diverse batch among the top candidates: the platform's default acquisition with its best score).
 Cold start (round 0) is k-center on cheap image features for every strategy except ``random``.
 """
 
@@ -41,7 +42,14 @@ from learning.nets.shape_dae import ShapeDAEConfig, build_shape_dae, corrupt
 from learning.quality.rca import image_features
 from learning.simulation.data import Case, load_cases, split_by_patient
 from learning.train import TrainConfig, load_model, train
-from learning.uncertainty import aggregate, anatomical_uncertainty, foreground_probability, mc_dropout_probs, predictive_entropy
+from learning.uncertainty import (
+    aggregate,
+    anatomical_uncertainty,
+    foreground_probability,
+    mc_dropout_probs,
+    predictive_entropy,
+    tta_probs,
+)
 
 __all__ = [
     "STRATEGIES",
@@ -55,7 +63,7 @@ __all__ = [
     "save_plot",
 ]
 
-STRATEGIES = ("random", "mc_entropy", "pulaski_anatomical", "kcenter")
+STRATEGIES = ("random", "mc_entropy", "pulaski_anatomical", "kcenter", "tta_diverse")
 ProgressLog = Callable[[str], None]
 
 
@@ -279,6 +287,19 @@ def mc_entropy_scores(model: nn.Module, cases: Sequence[Case], device: torch.dev
     return np.array([h[owner == i].mean() for i in range(len(cases))])
 
 
+def tta_scores(model: nn.Module, cases: Sequence[Case], device: torch.device) -> np.ndarray:
+    """Flip-TTA voxel variance per case, summed over the case per predicted-foreground voxel
+    (``fg_ratio``: the aggregation that tracked error best in ``bench/uncertainty.py``)."""
+    x, owner = _slices(cases)
+    var, mean = [], []
+    for i in range(0, len(x), 256):
+        t = tta_probs(model, x[i : i + 256].to(device)).cpu()
+        var.append(t.var(0, unbiased=False).numpy())
+        mean.append(t.mean(0).numpy())
+    v, m = np.concatenate(var), np.concatenate(mean)
+    return np.array([aggregate(v[owner == i], how="fg_ratio", foreground=m[owner == i]) for i in range(len(cases))])
+
+
 def rater_stack(raters: np.ndarray, n: int = 4) -> np.ndarray:
     """Fill ``(R, ...)`` rater masks to ``n`` by cycling through the present raters."""
     return raters[np.arange(n) % raters.shape[0]]
@@ -426,6 +447,10 @@ def simulate_cases(
             elif strategy == "mc_entropy":
                 ent = mc_entropy_scores(model, unl_cases, dev, config.mc_passes, seed * 1000 + rnd)
                 pick = select_batch({"entropy": ent}, None, batch=b, strategy="uncertainty", rng=rng)
+            elif strategy == "tta_diverse":
+                feats = case_features(model, unl_cases + lab_cases, dev)
+                pick = select_batch({"tta_variance": tta_scores(model, unl_cases, dev)}, feats[: len(unl)], batch=b,
+                                    strategy="uncertainty_diversity", rng=rng, labelled_features=feats[len(unl):])
             else:
                 _update_pulaski(state, lab_cases, lab_labels, config, rng, dev)
                 scores = pulaski_anatomical_scores(state, predict_probs(model, unl_cases, dev), unl_cases, dev,
