@@ -88,9 +88,9 @@ def timed(fn, repeats: int, device: torch.device) -> float:
     return float(np.median(ts))
 
 
-def rca_dice(cases, preds, refs_img, refs_lab, ref_feats, k: int) -> np.ndarray:
+def rca_dice(cases, preds, refs_img, refs_lab, ref_feats, k: int, **registration) -> np.ndarray:
     return np.array([
-        rca_case_slices(c.image.astype(np.float32), p, refs_img, refs_lab, ref_features=ref_feats, k=k)
+        rca_case_slices(c.image.astype(np.float32), p, refs_img, refs_lab, ref_features=ref_feats, k=k, **registration)
         for c, p in zip(cases, preds)
     ])
 
@@ -105,6 +105,8 @@ def run(
     bias_iterations: int = 400,
     n_samples: int = 16,
     rca_k: int = 3,
+    rca_transform: str = "rigid",
+    rca_metric: str = "mean_squares",
     n_refs: int = 300,
     repeats: int = 5,
     seed: int = 0,
@@ -221,7 +223,7 @@ def run(
         refs_lab = [train_l[ref_idx[j][0]][ref_idx[j][1]] for j in pick]
         ref_feats = np.stack([image_features(r) for r in refs_img])
         t_rca = time.perf_counter()
-        rca = rca_dice(test_c, preds, refs_img, refs_lab, ref_feats, rca_k)
+        rca = rca_dice(test_c, preds, refs_img, refs_lab, ref_feats, rca_k, transform=rca_transform, metric=rca_metric)
         rca_s = time.perf_counter() - t_rca
         rca_r = float(pearsonr(rca, true_dice).statistic)
         rca_mae = float(np.mean(np.abs(rca - true_dice)))
@@ -260,7 +262,7 @@ def run(
                 pb = foreground_probability(m(xb)).cpu().numpy()
             pr = [(q >= 0.5).astype(np.uint8) for q in per_case(pb, owner, n)]
             td = np.array([dice(a, b) for a, b in zip(pr, test_l)])
-            est = rca_dice(test_c, pr, refs_img, refs_lab, ref_feats, rca_k)
+            est = rca_dice(test_c, pr, refs_img, refs_lab, ref_feats, rca_k, transform=rca_transform, metric=rca_metric)
             audit = bias_audit(est, {attr: labels_te}, rng=np.random.default_rng([seed, 9]), true_dice=td,
                                n_boot=1000, n_perm=1000)
             c0 = audit.comparisons[0]
@@ -290,6 +292,7 @@ def run(
         "bias_sign_accuracy": sign_acc,
         "bias_experiments": None if skip_rca else bias,
         "skip_rca": skip_rca,
+        "rca_registration": {"transform": rca_transform, "metric": rca_metric, "k": rca_k},
         "ood_auroc": auroc,
         "failed_cases": int(fail.sum()),
         "cost_rel_forward": costs,
@@ -316,6 +319,8 @@ if __name__ == "__main__":
     ap.add_argument("--bias-iterations", type=int, default=400)
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--rca-k", type=int, default=3)
+    ap.add_argument("--rca-transform", choices=["rigid", "affine"], default="rigid")
+    ap.add_argument("--rca-metric", choices=["mean_squares", "mutual_information"], default="mean_squares")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default=None)
@@ -325,5 +330,6 @@ if __name__ == "__main__":
     a = ap.parse_args()
     res = run(data=a.data, max_cases=a.max_cases, seg_iterations=a.seg_iterations, prob_iterations=a.prob_iterations,
               dae_iterations=a.dae_iterations, bias_iterations=a.bias_iterations, n_samples=a.samples, rca_k=a.rca_k,
+              rca_transform=a.rca_transform, rca_metric=a.rca_metric,
               repeats=a.repeats, seed=a.seed, device=a.device, threads=a.threads, skip_rca=a.skip_rca)
     print(json.dumps(res))
