@@ -8,7 +8,8 @@ U-Net baseline, and a shape DAE; then on TEST patients reports:
   - Spearman correlation of each case-level uncertainty with the segmenter's error (1 - Dice vs the
     majority consensus): PULASki voxel variance and sample diversity, anatomical (DAE) deviation,
     MC-dropout entropy (5 passes), flip-TTA variance, each aggregated as mean and as fg_ratio;
-  - RCA predicted vs true Dice (Pearson r, MAE), 2D per-slice registration to k = 3 references;
+  - RCA predicted vs true Dice (Pearson r, MAE), 2D per-slice registration (affine, Mattes MI by default)
+    to k = 3 references;
   - a synthetic-bias experiment: segmenters trained on ONE subgroup only (contrast / no contrast,
     thin / thick slices); the bias audit on RCA-estimated Dice predicts the sign of the true ΔDSC;
   - OOD AUROC (Mahalanobis and kNN on PCA bottleneck features) for detecting failed cases (Dice < 0.5);
@@ -105,8 +106,8 @@ def run(
     bias_iterations: int = 400,
     n_samples: int = 16,
     rca_k: int = 3,
-    rca_transform: str = "rigid",
-    rca_metric: str = "mean_squares",
+    rca_transform: str = "affine",
+    rca_metric: str = "mutual_information",
     n_refs: int = 300,
     repeats: int = 5,
     seed: int = 0,
@@ -319,8 +320,10 @@ if __name__ == "__main__":
     ap.add_argument("--bias-iterations", type=int, default=400)
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--rca-k", type=int, default=3)
-    ap.add_argument("--rca-transform", choices=["rigid", "affine"], default="rigid")
-    ap.add_argument("--rca-metric", choices=["mean_squares", "mutual_information"], default="mean_squares")
+    # the platform's registration (learning.services.scoring.RCA_REGISTRATION); rigid / mean_squares
+    # is the earlier, weaker choice
+    ap.add_argument("--rca-transform", choices=["rigid", "affine"], default="affine")
+    ap.add_argument("--rca-metric", choices=["mean_squares", "mutual_information"], default="mutual_information")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default=None)
