@@ -52,6 +52,15 @@ class Labelled:
     keys: tuple[str, ...]  # the exact label versions the target comes from
 
 
+def _newest_per_rater(versions) -> list[LabelVersion]:  # noqa: ANN001
+    """Each rater's newest submitted version among ``versions`` (oldest first), in id order."""
+    newest: dict[int, LabelVersion] = {}
+    for v in versions:
+        if v.kind == LabelKind.RATER:
+            newest[v.rater_id] = v
+    return sorted(newest.values(), key=lambda v: v.pk)
+
+
 def _target(case: Case) -> Labelled | None:
     """Consensus (or adjudicated) label when published, else the raters' majority vote."""
     versions = list(LabelVersion.objects.filter(case=case).order_by("created_at", "id"))
@@ -61,13 +70,9 @@ def _target(case: Case) -> Labelled | None:
     if consensus:
         v = consensus[-1]
         return Labelled(case, StoreLabelReader(store.open_label(v.store_label), spacing), (str(v.pk),))
-    newest: dict[int, LabelVersion] = {}
-    for v in versions:
-        if v.kind == LabelKind.RATER:
-            newest[v.rater_id] = v
-    if not newest:
+    chosen = _newest_per_rater(versions)
+    if not chosen:
         return None
-    chosen = sorted(newest.values(), key=lambda v: v.pk)
     stack = np.stack([store.open_label(v.store_label).read() for v in chosen])
     target = majority_vote(stack) if len(chosen) > 1 else stack[0]
     return Labelled(case, ArrayReader(np.ascontiguousarray(target, dtype=np.uint8), spacing),
@@ -77,12 +82,9 @@ def _target(case: Case) -> Labelled | None:
 def rater_masks(case: Case) -> tuple[np.ndarray, tuple[str, ...]] | None:
     """``(R, Z, Y, X)`` uint8 {0, 1} masks of each rater's newest submitted version of the case (in
     version id order) and those versions' keys; None when no rater has submitted."""
-    newest: dict[int, LabelVersion] = {}
-    for v in LabelVersion.objects.filter(case=case, kind=LabelKind.RATER).order_by("created_at", "id"):
-        newest[v.rater_id] = v
-    if not newest:
+    chosen = _newest_per_rater(LabelVersion.objects.filter(case=case, kind=LabelKind.RATER).order_by("created_at", "id"))
+    if not chosen:
         return None
-    chosen = sorted(newest.values(), key=lambda v: v.pk)
     store = open_volume(case.volume.store_url)
     return (np.stack([(store.open_label(v.store_label).read() > 0).astype(np.uint8) for v in chosen]),
             tuple(str(v.pk) for v in chosen))
