@@ -1,8 +1,12 @@
-"""Builders for learning tests: tiny synthetic volumes with blobs, a reader that records its reads."""
+"""Builders for learning tests: tiny synthetic volumes with blobs, a reader that records its reads;
+and one torch intra-op thread for every learning test (on a shared 2-core machine torch's thread
+pool over-subscribes and slows tests 5-10x)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import torch
 
 from learning.data import ArrayReader, NormConfig, TrainItem
 from learning.nets import NetConfig
@@ -11,6 +15,14 @@ from learning.types import Region
 TINY_NET_3D = NetConfig(spatial_dims=3, channels=(4, 8, 16), strides=(2, 2), num_res_units=1)
 TINY_NET_2D = NetConfig(spatial_dims=2, channels=(4, 8, 16), strides=(2, 2), num_res_units=1)
 NO_NORM = NormConfig(mode="none")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 class CountingReader(ArrayReader):

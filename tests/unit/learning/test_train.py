@@ -15,10 +15,10 @@ from learning.data import ArrayReader, AugmentConfig, NormConfig, TrainItem
 from learning.infer import predict
 from learning.nets import NetConfig
 from learning.train import TrainConfig, load_checkpoint, load_model, mean_dice, save_checkpoint, train
+from tests.conftest import shared_data
 from tests.unit.learning.conftest import NO_NORM, TINY_NET_2D, TINY_NET_3D, make_blob_item
 
 CPU = torch.device("cpu")
-LIDC = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "lidc"
 
 
 def _cfg3d(**kw) -> TrainConfig:
@@ -146,13 +146,12 @@ def _lidc_item(folder: Path) -> TrainItem:
 
 @pytest.mark.realdata
 def test_train_2d_on_lidc_cases():
-    if not LIDC.exists():
-        pytest.skip(f"LIDC crops folder {LIDC} is absent (it ships beside the repository)")
+    lidc = shared_data("lidc")
     import csv
 
-    with open(LIDC / "manifest.csv") as f:
+    with open(lidc / "manifest.csv") as f:
         rows = [r for r in csv.DictReader(f) if r["raters_nonempty"] == "4" and int(r["n_slices"]) >= 3]
-    items = [_lidc_item(LIDC / r["case_id"]) for r in rows[:4]]
+    items = [_lidc_item(lidc / r["case_id"]) for r in rows[:4]]
     assert all(it.image.shape[1:] == (128, 128) for it in items)
     assert all(it.label.read((slice(0, it.label.shape[0]), slice(0, 128), slice(0, 128))).any() for it in items)
     cfg = TrainConfig(
