@@ -29,22 +29,21 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._common import log  # noqa: E402
+
 from learning.device import pick_device  # noqa: E402
 from learning.simulation import (  # noqa: E402
     STRATEGIES,
     SimulationConfig,
     area_under_curve,
+    default_data_path,
     labelled_fraction_to_reach,
     load_cases,
     save_plot,
     simulate_cases,
 )
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "lidc"
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+DEFAULT_DATA = default_data_path()
 
 
 def run(

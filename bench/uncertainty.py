@@ -38,13 +38,15 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._common import log  # noqa: E402
+
 from annotation.metrics.ged import ged, hungarian_iou  # noqa: E402
 from annotation.metrics.overlap import dice  # noqa: E402
 from learning.device import pick_device  # noqa: E402
 from learning.nets.prob_unet import ProbTrainConfig, ProbUNetConfig, sample, train_prob_unet  # noqa: E402
 from learning.nets.shape_dae import ShapeDAEConfig, train_shape_dae  # noqa: E402
 from learning.quality import FeatureOOD, bias_audit, image_features, rca_case_slices  # noqa: E402
-from learning.simulation import SimulationConfig, load_cases, split_by_patient  # noqa: E402
+from learning.simulation import SimulationConfig, default_data_path, load_cases, split_by_patient  # noqa: E402
 from learning.simulation.harness import case_features, consensus_of, rater_stack, train_segmenter  # noqa: E402
 from learning.uncertainty import (  # noqa: E402
     aggregate,
@@ -55,11 +57,7 @@ from learning.uncertainty import (  # noqa: E402
     tta_probs,
 )
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "lidc"
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+DEFAULT_DATA = default_data_path()
 
 
 def slices_of(cases) -> tuple[torch.Tensor, np.ndarray]:
