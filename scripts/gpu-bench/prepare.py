@@ -11,12 +11,12 @@ Writes into OUT (default .gpu):
   whl/      pip download --no-deps --only-binary=:all: --python-version 3.12 of the pinned versions
   lidc/     every NIfTI volume cut to columns/rows 32-95 (all slices), origin moved by the crop offset,
             spacing, header and sform/qform codes unchanged; manifest.csv, ratings.csv, README.md copied
-  run.sh    a copy of bench/gpu/run.sh
+  run.sh    a copy of scripts/gpu-bench/run.sh
 Everything is built in a temporary folder next to OUT first; when OUT already holds a kit, its
 volumes for a few cases must equal the new ones (array bytes, dtype, affine, header) before anything
 is replaced. Also adds /.gpu/ to .git/info/exclude and prints the kit's total size.
 
-    .venv/bin/python bench/gpu/prepare.py [--data ../shared/data/lidc] [--out .gpu]
+    .venv/bin/python scripts/gpu-bench/prepare.py [--data ../shared/data/lidc] [--out .gpu]
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ def main() -> None:
     if not (data.is_dir() and (data / "manifest.csv").is_file()):
         sys.exit(f"prepare: LIDC data folder {data} is missing (or has no manifest.csv); "
                  "pass --data PATH to the shared LIDC crops")
-    run_sh = REPO / "bench" / "gpu" / "run.sh"
+    run_sh = REPO / "scripts" / "gpu-bench" / "run.sh"
     pins = pinned_versions(REPO / "requirements.lock")
 
     out.parent.mkdir(parents=True, exist_ok=True)

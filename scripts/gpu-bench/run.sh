@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Concord learning benches on one GPU, from the repository root: bash .gpu/run.sh   (results in $OUT; kit from bench/gpu/prepare.py)
+# Concord learning benches on one GPU, from the repository root: bash .gpu/run.sh   (results in $OUT; kit from scripts/gpu-bench/prepare.py)
 #   (i)  bench/uncertainty.py --skip-rca, all LIDC cases, 4x the default iterations (one process: its
 #        cost ratios are timed with the GPU to itself);
 #   (ii) bench/active_learning.py, one process per (seed, strategy) in parallel (training is bound by
