@@ -10,10 +10,15 @@ U-Net baseline, and a shape DAE; then on TEST patients reports:
     MC-dropout entropy (5 passes), flip-TTA variance, each aggregated as mean and as fg_ratio;
   - RCA predicted vs true Dice (Pearson r, MAE), 2D per-slice registration (affine, Mattes MI by default)
     to k = 3 references;
-  - a synthetic-bias experiment: segmenters trained on ONE subgroup only (contrast / no contrast,
-    thin / thick slices); the bias audit on RCA-estimated Dice predicts the sign of the true ΔDSC;
-  - OOD AUROC (Mahalanobis and kNN on PCA bottleneck features) for detecting failed cases (Dice < 0.5);
-  - each uncertainty's cost relative to one forward pass (median of repeats).
+  - a synthetic-bias experiment: segmenters trained on ONE subgroup only; the bias audit on RCA-estimated
+    Dice predicts the sign of the true ΔDSC. Subgroups: LIDC's own attributes (contrast / no contrast,
+    thin / thick slices; their true gaps are tiny) and a synthetic second site (half the patients'
+    images rendered by another "scanner", ``learning.simulation.sites``), trained on each site
+    ``--site-repeats`` times;
+  - OOD AUROC (Mahalanobis and kNN on PCA bottleneck features) for detecting failed cases (Dice < 0.5),
+    and for detecting the synthetic site's cases (the usual OOD setting: a shift in acquisition);
+  - each uncertainty's cost relative to one forward pass (median of repeats), every method run over
+    the test slices in the same batches (``--infer-batch``).
 The LAST stdout line is one JSON object; ``speedup`` = (MC-dropout cost / one pass) / (anatomical cost
 / one pass). ``--skip-rca`` leaves out the RCA and synthetic-bias parts (CPU registration with SimpleITK,
 which it then need not import) and reports their figures as null. Costs on CUDA wait for the device.
@@ -47,6 +52,7 @@ from learning.nets.prob_unet import ProbTrainConfig, ProbUNetConfig, sample, tra
 from learning.nets.shape_dae import ShapeDAEConfig, train_shape_dae  # noqa: E402
 from learning.quality import FeatureOOD, bias_audit, image_features, rca_case_slices  # noqa: E402
 from learning.simulation import SimulationConfig, default_data_path, load_cases, split_by_patient  # noqa: E402
+from learning.simulation.sites import SiteShift, assign_sites, with_sites  # noqa: E402
 from learning.simulation.harness import case_features, consensus_of, rater_stack, train_segmenter  # noqa: E402
 from learning.uncertainty import (  # noqa: E402
     aggregate,
@@ -70,6 +76,16 @@ def per_case(a: np.ndarray, owner: np.ndarray, n: int, axis: int = 0) -> list[np
     return [np.take(a, np.nonzero(owner == i)[0], axis=axis) for i in range(n)]
 
 
+def batched(fn, x: torch.Tensor, batch: int):
+    """``fn`` over ``x`` in batches of ``batch`` slices (how inference runs: cache-sized batches)."""
+
+    def call() -> None:
+        for i in range(0, len(x), batch):
+            fn(x[i : i + batch])
+
+    return call
+
+
 def timed(fn, repeats: int, device: torch.device) -> float:
     """Median wall time of ``fn`` over ``repeats`` calls after one warm-up; on CUDA each call is waited for."""
 
@@ -85,6 +101,15 @@ def timed(fn, repeats: int, device: torch.device) -> float:
         call()
         ts.append(time.perf_counter() - t)
     return float(np.median(ts))
+
+
+def references(cases, labels, n_refs: int, rng: np.random.Generator) -> tuple[list, list, np.ndarray]:
+    """RCA reference atlas: up to ``n_refs`` random labelled slices (image, consensus) and their features."""
+    idx = [(i, z) for i, lab in enumerate(labels) for z in range(lab.shape[0]) if lab[z].any()]
+    pick = rng.choice(len(idx), size=min(n_refs, len(idx)), replace=False)
+    imgs = [cases[idx[j][0]].image[idx[j][1]].astype(np.float32) for j in pick]
+    labs = [labels[idx[j][0]][idx[j][1]] for j in pick]
+    return imgs, labs, np.stack([image_features(r) for r in imgs])
 
 
 def rca_dice(cases, preds, refs_img, refs_lab, ref_feats, k: int, **registration) -> np.ndarray:
@@ -112,6 +137,8 @@ def run(
     device: str | None = None,
     threads: int = 1,
     skip_rca: bool = False,
+    infer_batch: int = 64,
+    site_repeats: int = 2,
 ) -> dict[str, object]:
     torch.set_num_threads(threads)
     dev = pick_device(device)
@@ -188,24 +215,29 @@ def run(
     for name, d in corr.items():
         log(f"Spearman(uncertainty, 1 - Dice) {name}: {d}")
 
-    # ---- costs relative to one forward pass
-    def fwd():
+    # ---- costs relative to one forward pass, every method over the same batches of test slices
+    def fwd(xb):
         with torch.inference_mode():
-            foreground_probability(seg(xd))
+            return foreground_probability(seg(xb))
 
-    def prob_fwd():
+    def prob_fwd(xb):
         with torch.inference_mode():
-            prob["sinkhorn"](xd)
+            prob["sinkhorn"](xb)
 
-    t_fwd = timed(fwd, repeats, dev)
-    t_prob = timed(prob_fwd, repeats, dev)
+    def run_timed(fn) -> float:
+        return timed(batched(fn, xd, infer_batch), repeats, dev)
+
+    t_fwd = run_timed(fwd)
+    t_prob = run_timed(prob_fwd)
+    t_p8 = run_timed(lambda xb: sample(prob["sinkhorn"], xb, 8))
     costs = {
         "forward_s": t_fwd,
-        "mc_dropout_5": timed(lambda: mc_dropout_probs(seg, xd, n=5), repeats, dev) / t_fwd,
-        "tta_4": timed(lambda: tta_probs(seg, xd), repeats, dev) / t_fwd,
-        "anatomical": timed(lambda: (fwd(), anatomical_uncertainty(p, dae, device=dev)), repeats, dev) / t_fwd,
-        "pulaski_8_vs_prob_forward": timed(lambda: sample(prob["sinkhorn"], xd, 8), repeats, dev) / t_prob,
-        "pulaski_8_vs_segmenter_forward": timed(lambda: sample(prob["sinkhorn"], xd, 8), repeats, dev) / t_fwd,
+        "infer_batch": infer_batch,
+        "mc_dropout_5": run_timed(lambda xb: mc_dropout_probs(seg, xb, n=5)) / t_fwd,
+        "tta_4": run_timed(lambda xb: tta_probs(seg, xb)) / t_fwd,
+        "anatomical": run_timed(lambda xb: anatomical_uncertainty(fwd(xb), dae, device=dev)) / t_fwd,
+        "pulaski_8_vs_prob_forward": t_p8 / t_prob,
+        "pulaski_8_vs_segmenter_forward": t_p8 / t_fwd,
     }
     log(f"costs: {costs}")
 
@@ -213,16 +245,13 @@ def run(
     rca_r: float | None = None
     rca_mae: float | None = None
     rca_s_per_case: float | None = None
+    rca_kw = {"k": rca_k, "transform": rca_transform, "metric": rca_metric}
     if skip_rca:
         log("RCA and synthetic-bias audit skipped (--skip-rca)")
     else:
-        ref_idx = [(i, z) for i, lab in enumerate(train_l) for z in range(lab.shape[0]) if lab[z].any()]
-        pick = rng.choice(len(ref_idx), size=min(n_refs, len(ref_idx)), replace=False)
-        refs_img = [train_c[ref_idx[j][0]].image[ref_idx[j][1]].astype(np.float32) for j in pick]
-        refs_lab = [train_l[ref_idx[j][0]][ref_idx[j][1]] for j in pick]
-        ref_feats = np.stack([image_features(r) for r in refs_img])
+        refs = references(train_c, train_l, n_refs, rng)
         t_rca = time.perf_counter()
-        rca = rca_dice(test_c, preds, refs_img, refs_lab, ref_feats, rca_k, transform=rca_transform, metric=rca_metric)
+        rca = rca_dice(test_c, preds, *refs, **rca_kw)
         rca_s = time.perf_counter() - t_rca
         rca_r = float(pearsonr(rca, true_dice).statistic)
         rca_mae = float(np.mean(np.abs(rca - true_dice)))
@@ -240,6 +269,15 @@ def run(
         auroc[method] = float(roc_auc_score(fail, sc)) if 0 < fail.sum() < n else float("nan")
     log(f"OOD AUROC (failed = Dice < 0.5, {int(fail.sum())}/{n} failed): {auroc}")
 
+    # ---- a synthetic second site (learning.simulation.sites): a subgroup with a known shift
+    sites = assign_sites([c.patient_id for c in cases], np.random.default_rng([seed, 11]))
+    train_s = with_sites(train_c, sites, SiteShift(), np.random.default_rng([seed, 12]))
+    test_s = with_sites(test_c, sites, SiteShift(), np.random.default_rng([seed, 13]))
+    is_b = np.array([c.attributes["site"] == "B" for c in test_s])
+    fte_s = case_features(seg, test_s, dev)
+    auroc_shift = {m: float(roc_auc_score(is_b, ood.score(fte_s, method=m))) for m in ("mahalanobis", "knn")}
+    log(f"OOD AUROC (site-B test cases vs site A, segmenter trained on site-A-like images only): {auroc_shift}")
+
     # ---- synthetic bias: train on one subgroup only, audit RCA-estimated Dice per group
     def thick(c) -> str:
         return "thick" if float(c.attributes.get("slice_thickness", 0) or 0) >= 2.5 else "thin"
@@ -247,33 +285,48 @@ def run(
     def contrast(c) -> str:
         return "contrast" if str(c.attributes.get("contrast_used", "0")) == "1" else "none"
 
+    def site(c) -> str:
+        return c.attributes["site"]
+
     bias = []
-    for attr, fn in () if skip_rca else (("contrast", contrast), ("thickness", thick)):
-        labels_te = np.array([fn(c) for c in test_c])
-        for group in sorted(set(fn(c) for c in train_c)):
-            sel = [i for i, c in enumerate(train_c) if fn(c) == group]
-            if len(sel) < 8 or len(set(labels_te)) < 2:
-                continue
-            m = train_segmenter([train_c[i] for i in sel], [train_l[i] for i in sel],
-                                replace(cfg, iterations=bias_iterations), seed + 7, dev)
-            xb = xd
-            with torch.inference_mode():
-                pb = foreground_probability(m(xb)).cpu().numpy()
-            pr = [(q >= 0.5).astype(np.uint8) for q in per_case(pb, owner, n)]
-            td = np.array([dice(a, b) for a, b in zip(pr, test_l)])
-            est = rca_dice(test_c, pr, refs_img, refs_lab, ref_feats, rca_k, transform=rca_transform, metric=rca_metric)
-            audit = bias_audit(est, {attr: labels_te}, rng=np.random.default_rng([seed, 9]), true_dice=td,
-                               n_boot=1000, n_perm=1000)
-            c0 = audit.comparisons[0]
-            bias.append({
-                "attribute": attr, "trained_on": group, "group_a": c0.group_a, "group_b": c0.group_b,
-                "n_train": len(sel), "est_delta": c0.delta, "est_ci": [c0.ci_low, c0.ci_high], "est_p": c0.p_value,
-                "true_delta": c0.true_delta, "true_p": c0.true_p_value,
-                "sign_match": bool(np.sign(c0.delta) == np.sign(c0.true_delta or 0.0)),
-            })
-            log(f"bias {attr} trained on {group}: est Δ {c0.delta:+.3f} [{c0.ci_low:+.3f}, {c0.ci_high:+.3f}] "
-                f"p {c0.p_value:.3f}; true Δ {c0.true_delta:+.3f} p {c0.true_p_value:.3f}")
-    sign_acc = float(np.mean([b["sign_match"] for b in bias])) if bias else None if skip_rca else float("nan")
+    if not skip_rca:
+        refs_s = references(train_s, train_l, n_refs, np.random.default_rng([seed, 14]))
+        plan = [("contrast", contrast, train_c, test_c, refs, 0), ("thickness", thick, train_c, test_c, refs, 0)]
+        plan += [("site", site, train_s, test_s, refs_s, r) for r in range(site_repeats)]
+        for attr, fn, trc, tec, rf, rep in plan:
+            labels_te = np.array([fn(c) for c in tec])
+            for group in sorted(set(fn(c) for c in trc)):
+                sel = [i for i, c in enumerate(trc) if fn(c) == group]
+                if len(sel) < 8 or len(set(labels_te)) < 2:
+                    continue
+                m = train_segmenter([trc[i] for i in sel], [train_l[i] for i in sel],
+                                    replace(cfg, iterations=bias_iterations), seed + 7 + 100 * rep, dev)
+                xb, _ = slices_of(tec)
+                with torch.inference_mode():
+                    pb = foreground_probability(m(xb.to(dev))).cpu().numpy()
+                pr = [(q >= 0.5).astype(np.uint8) for q in per_case(pb, owner, n)]
+                td = np.array([dice(a, b) for a, b in zip(pr, test_l)])
+                est = rca_dice(tec, pr, *rf, **rca_kw)
+                audit = bias_audit(est, {attr: labels_te}, rng=np.random.default_rng([seed, 9, rep]), true_dice=td,
+                                   n_boot=1000, n_perm=1000)
+                c0 = audit.comparisons[0]
+                bias.append({
+                    "attribute": attr, "trained_on": group, "repeat": rep, "group_a": c0.group_a,
+                    "group_b": c0.group_b, "n_train": len(sel), "est_delta": c0.delta,
+                    "est_ci": [c0.ci_low, c0.ci_high], "est_p": c0.p_value,
+                    "true_delta": c0.true_delta, "true_p": c0.true_p_value,
+                    "sign_match": bool(np.sign(c0.delta) == np.sign(c0.true_delta or 0.0)),
+                })
+                log(f"bias {attr} trained on {group} (repeat {rep}): est Δ {c0.delta:+.3f} "
+                    f"[{c0.ci_low:+.3f}, {c0.ci_high:+.3f}] p {c0.p_value:.3f}; "
+                    f"true Δ {c0.true_delta:+.3f} p {c0.true_p_value:.3f}")
+
+    def sign_accuracy(rows) -> float | None:
+        return float(np.mean([b["sign_match"] for b in rows])) if rows else None
+
+    sign_acc = sign_accuracy(bias)
+    sign_acc_site = sign_accuracy([b for b in bias if b["attribute"] == "site"])
+    sign_acc_real = sign_accuracy([b for b in bias if b["attribute"] != "site"])
 
     best_corr = max((v for d in corr.values() for v in d.values()), default=float("nan"))
     return {
@@ -289,10 +342,13 @@ def run(
         "rca_mae": rca_mae,
         "rca_s_per_case": rca_s_per_case,
         "bias_sign_accuracy": sign_acc,
+        "bias_sign_accuracy_synthetic_site": sign_acc_site,
+        "bias_sign_accuracy_real_attributes": sign_acc_real,
         "bias_experiments": None if skip_rca else bias,
         "skip_rca": skip_rca,
         "rca_registration": {"transform": rca_transform, "metric": rca_metric, "k": rca_k},
         "ood_auroc": auroc,
+        "ood_auroc_site_shift": auroc_shift,
         "failed_cases": int(fail.sum()),
         "cost_rel_forward": costs,
         "test_mean_dice": float(true_dice.mean()),
@@ -326,11 +382,15 @@ if __name__ == "__main__":
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default=None)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--infer-batch", type=int, default=64, help="slices per inference batch in the cost timings")
+    ap.add_argument("--site-repeats", type=int, default=2,
+                    help="trainings per site in the synthetic-site bias experiment (each site once per repeat)")
     ap.add_argument("--skip-rca", action="store_true",
                     help="leave out RCA and the synthetic-bias audit (CPU registration); their figures are null")
     a = ap.parse_args()
     res = run(data=a.data, max_cases=a.max_cases, seg_iterations=a.seg_iterations, prob_iterations=a.prob_iterations,
               dae_iterations=a.dae_iterations, bias_iterations=a.bias_iterations, n_samples=a.samples, rca_k=a.rca_k,
               rca_transform=a.rca_transform, rca_metric=a.rca_metric,
-              repeats=a.repeats, seed=a.seed, device=a.device, threads=a.threads, skip_rca=a.skip_rca)
+              repeats=a.repeats, seed=a.seed, device=a.device, threads=a.threads, skip_rca=a.skip_rca,
+              infer_batch=a.infer_batch, site_repeats=a.site_repeats)
     print(json.dumps(res))

@@ -49,7 +49,7 @@ class ShapeDAEConfig:
     """
 
     spatial_dims: int = 2
-    channels: tuple[int, ...] = (8, 16, 32)
+    channels: tuple[int, ...] = (4, 8, 16)
     bottleneck: int = 4
 
     def __post_init__(self) -> None:
@@ -72,6 +72,10 @@ class ShapeDAEConfig:
 class ShapeDAE(nn.Module):
     """Encoder (strided convs) -> 1x1 bottleneck -> decoder (transposed convs); no skips.
 
+    No layer runs at full size with more than one channel (the first convolution is strided, the last
+    transposed convolution gives the logits), which keeps the DAE at about 0.15-0.2x the cost of the
+    (8, 16, 32) segmenter on the CPU (``bench/uncertainty.py``).
+
     Input ``(B, 1, *spatial)`` soft or binary masks (sizes multiples of ``config.divisor``);
     output logits of the same shape.
     """
@@ -90,11 +94,9 @@ class ShapeDAE(nn.Module):
         for c in reversed(ch[:-1]):
             dec.append(Convolution(sd, c_in, c, strides=2, kernel_size=3, is_transposed=True, act="RELU", norm="BATCH"))
             c_in = c
-        dec.append(
-            Convolution(sd, c_in, ch[0], strides=2, kernel_size=3, is_transposed=True, act="RELU", norm="BATCH")
-        )
-        conv = nn.Conv2d if sd == 2 else nn.Conv3d
-        dec.append(conv(ch[0], 1, kernel_size=3, padding=1))
+        # the last up-sampling gives the logits directly: a full-size hidden layer would make the DAE cost
+        # about as much as the segmenter, and the method's point is one cheap extra pass
+        dec.append(Convolution(sd, c_in, 1, strides=2, kernel_size=3, is_transposed=True, conv_only=True))
         self.encoder, self.decoder = nn.Sequential(*enc), nn.Sequential(*dec)
         self.config = config
 

@@ -110,3 +110,21 @@ def test_decode_many_equals_decode(cfg: ProbUNetConfig) -> None:
     many = m.decode_many(feats, z)
     for i in range(3):
         torch.testing.assert_close(many[i], m.decode(feats, z[i])[:, 0], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("block", [24, 200], ids=["voxel-blocks", "item-blocks"])
+@pytest.mark.parametrize("cfg", [TINY2, TINY3], ids=["2d", "3d"])
+def test_blocked_cpu_decode_equals_conv_decode(cfg: ProbUNetConfig, block: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inference takes the blocked path; blocks of part of an image or of several images (with a partial
+    last block) must still equal ``decode``."""
+    torch.manual_seed(1)
+    m = build_prob_unet(cfg).eval()
+    monkeypatch.setattr(type(m), "_BLOCK_VOXELS", block)
+    x = torch.rand(5, 1, *([8] * cfg.spatial_dims))
+    z = torch.randn(4, 5, cfg.latent_dim)
+    with torch.inference_mode():
+        feats = m.features(x)
+        many = m.decode_many(feats, z)
+        for i in range(4):
+            torch.testing.assert_close(many[i], m.decode(feats, z[i])[:, 0], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(m(x), m.decode(feats, m.prior(x).mean), rtol=1e-5, atol=1e-5)
