@@ -33,7 +33,7 @@ from learning.services import pulaski, shape_prior
 from learning.services.registry import learning_state, promoted
 from learning.services.training import labelled_cases, load_version
 from learning.services.weights import thread_cached
-from learning.uncertainty import aggregate, predictive_entropy
+from learning.uncertainty import aggregate, predictive_entropy, volume_tta_probs
 
 __all__ = ["score_project", "attribute_groups", "MC_PASSES"]
 
@@ -67,7 +67,12 @@ def _score_case(case: Case, *, version: ModelVersion, device, pulaski_version: M
     samples = np.stack([s if s.ndim == 3 else s[1] for s in samples])
     mean = samples.mean(0)
     entropy = aggregate(predictive_entropy(samples), how="mean")
-    tta = aggregate(_flip_tta(image, model, infer, device).var(0), how="fg_ratio", foreground=mean)
+
+    def predict_fg(volume: np.ndarray) -> np.ndarray:
+        p = predict(volume, model, config=infer, device=device)
+        return p if p.ndim == 3 else p[1]
+
+    tta = aggregate(volume_tta_probs(image, predict_fg).var(0), how="fg_ratio", foreground=mean)
     diversity = None
     if pulaski_version is not None:
         pconfig, pmodel = thread_cached(pulaski_version.pk, lambda: pulaski.load(pulaski_version))
@@ -91,16 +96,6 @@ def _score_case(case: Case, *, version: ModelVersion, device, pulaski_version: M
             "anatomical": anatomical,
             "features": feats.astype(np.float32),
             "image_features": _cheap_features(image), "pred": (mean >= 0.5).astype(np.uint8), "image": image}
-
-
-def _flip_tta(image: np.ndarray, model, infer, device) -> np.ndarray:  # noqa: ANN001
-    """Foreground probabilities under in-plane flips (none, x, y), mapped back: ``(3, Z, Y, X)``."""
-    out = []
-    for axes in ((), (2,), (1,)):
-        p = predict(np.ascontiguousarray(np.flip(image, axes)) if axes else image, model, config=infer, device=device)
-        p = p if p.ndim == 3 else p[1]
-        out.append(np.flip(p, axes) if axes else p)
-    return np.stack(out)
 
 
 def _cheap_features(image: np.ndarray) -> np.ndarray:

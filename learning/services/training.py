@@ -17,6 +17,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from django.db import IntegrityError, transaction
@@ -45,11 +46,28 @@ __all__ = ["labelled_cases", "build_config", "run_training", "evaluate_and_promo
 Progress = Callable[[float, str], None]
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Labelled:
+    """A labelled case and the exact label versions its training target comes from.
+
+    The target is read from the store on first use: PULASki and the split need only the case and the
+    keys (PULASki reads every rater's mask itself), so listing the labelled cases reads no label.
+    """
+
     case: Case
-    target: ArrayReader | StoreLabelReader
     keys: tuple[str, ...]  # the exact label versions the target comes from
+    versions: tuple[LabelVersion, ...]  # one consensus / adjudicated version, or each rater's newest
+
+    @cached_property
+    def target(self) -> ArrayReader | StoreLabelReader:
+        """The consensus (or adjudicated) label, else the raters' majority vote (ties: background)."""
+        store = open_volume(self.case.volume.store_url)
+        spacing = tuple(self.case.volume.spacing)
+        if self.versions[0].kind in (LabelKind.CONSENSUS, LabelKind.ADJUDICATED):
+            return StoreLabelReader(store.open_label(self.versions[0].store_label), spacing)
+        stack = np.stack([store.open_label(v.store_label).read() for v in self.versions])
+        target = majority_vote(stack) if len(self.versions) > 1 else stack[0]
+        return ArrayReader(np.ascontiguousarray(target, dtype=np.uint8), spacing)
 
 
 def _newest_per_rater(versions) -> list[LabelVersion]:  # noqa: ANN001
@@ -62,21 +80,13 @@ def _newest_per_rater(versions) -> list[LabelVersion]:  # noqa: ANN001
 
 
 def _target(case: Case) -> Labelled | None:
-    """Consensus (or adjudicated) label when published, else the raters' majority vote."""
+    """Consensus (or adjudicated) label when published, else the raters' majority vote (not read yet)."""
     versions = list(LabelVersion.objects.filter(case=case).order_by("created_at", "id"))
-    store = open_volume(case.volume.store_url)
-    spacing = tuple(case.volume.spacing)
     consensus = [v for v in versions if v.kind in (LabelKind.CONSENSUS, LabelKind.ADJUDICATED)]
-    if consensus:
-        v = consensus[-1]
-        return Labelled(case, StoreLabelReader(store.open_label(v.store_label), spacing), (str(v.pk),))
-    chosen = _newest_per_rater(versions)
+    chosen = consensus[-1:] or _newest_per_rater(versions)
     if not chosen:
         return None
-    stack = np.stack([store.open_label(v.store_label).read() for v in chosen])
-    target = majority_vote(stack) if len(chosen) > 1 else stack[0]
-    return Labelled(case, ArrayReader(np.ascontiguousarray(target, dtype=np.uint8), spacing),
-                    tuple(str(v.pk) for v in chosen))
+    return Labelled(case, tuple(str(v.pk) for v in chosen), tuple(chosen))
 
 
 def rater_masks(case: Case) -> tuple[np.ndarray, tuple[str, ...]] | None:

@@ -10,7 +10,7 @@ from learning.uncertainty._common import foreground_probability
 from learning.uncertainty.aggregate import AGGREGATIONS, aggregate
 from learning.uncertainty.anatomical import anatomical_uncertainty
 from learning.uncertainty.mc_dropout import binary_entropy, mc_dropout_probs, predictive_entropy
-from learning.uncertainty.tta import flip_sets, tta_probs, tta_variance
+from learning.uncertainty.tta import flip_sets, tta_probs, tta_variance, volume_tta_probs
 
 __all__ = [
     "AGGREGATIONS",
@@ -23,4 +23,5 @@ __all__ = [
     "predictive_entropy",
     "tta_probs",
     "tta_variance",
+    "volume_tta_probs",
 ]

@@ -6,13 +6,15 @@ Why: a cheap model-agnostic uncertainty: predictions that change under flips are
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
 from learning.uncertainty._common import foreground_probability
 
-__all__ = ["flip_sets", "tta_probs", "tta_variance"]
+__all__ = ["flip_sets", "tta_probs", "tta_variance", "volume_tta_probs"]
 
 
 def flip_sets(spatial_dims: int) -> list[tuple[int, ...]]:
@@ -40,3 +42,19 @@ def tta_probs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def tta_variance(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Voxel variance of the flipped predictions, ``(B, *spatial)``."""
     return tta_probs(model, x).var(0, unbiased=False)
+
+
+def volume_tta_probs(volume: np.ndarray, predict_fg: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """The same flips on a whole ``(Z, Y, X)`` volume through a volume predictor, mapped back.
+
+    For inference that is not one call on a tensor batch (sliding windows over a stored volume in the
+    scoring job): ``predict_fg`` maps a volume to its ``(Z, Y, X)`` foreground probabilities.
+
+    Returns:
+        ``(T, Z, Y, X)`` float32, one map per flip of ``flip_sets(2)`` (identity first).
+    """
+    out = []
+    for axes in flip_sets(2):
+        p = predict_fg(np.ascontiguousarray(np.flip(volume, axes)) if axes else volume)
+        out.append(np.flip(p, axes) if axes else p)
+    return np.stack(out).astype(np.float32, copy=False)

@@ -8,7 +8,15 @@ import torch
 from torch import nn
 
 from learning.nets import NetConfig, build_segmenter
-from learning.uncertainty import aggregate, binary_entropy, mc_dropout_probs, predictive_entropy, tta_variance
+from learning.uncertainty import (
+    aggregate,
+    binary_entropy,
+    flip_sets,
+    mc_dropout_probs,
+    predictive_entropy,
+    tta_variance,
+    volume_tta_probs,
+)
 
 
 def test_mc_entropy_zero_for_deterministic_net() -> None:
@@ -47,3 +55,23 @@ def test_aggregate(how: str, expected: float) -> None:
     u = np.array([[1.0, 0.0], [0.0, 0.0]])
     fg = np.array([[1.0, 0.0], [0.0, 0.0]])
     assert aggregate(u, how=how, foreground=fg) == pytest.approx(expected)
+
+
+def test_volume_tta_maps_every_flip_back() -> None:
+    """A predictor that marks the left half of what it sees: mapped back, the x-flip marks the right half."""
+    vol = np.zeros((2, 4, 6), np.float32)
+    seen = []
+
+    def left_half(v: np.ndarray) -> np.ndarray:
+        seen.append(v.copy())
+        out = np.zeros_like(v)
+        out[..., :3] = 1.0
+        return out
+
+    probs = volume_tta_probs(vol + np.arange(6, dtype=np.float32), left_half)
+    assert probs.shape == (len(flip_sets(2)), 2, 4, 6) and probs.dtype == np.float32
+    assert np.array_equal(seen[0][0, 0], np.arange(6))  # identity first
+    flipped_x = [i for i, axes in enumerate(flip_sets(2)) if -1 in axes]
+    for i in range(len(probs)):
+        half = probs[i][..., 3:] if i in flipped_x else probs[i][..., :3]
+        assert half.all() and probs[i].sum() == half.sum()

@@ -19,6 +19,15 @@ const isEmpty = (b: Box) => b[0] >= b[3] || b[1] >= b[4] || b[2] >= b[5];
 const union = (a: Box | null, b: Box | null): Box | null =>
   a === null || b === null ? null : [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.min(a[2], b[2]), Math.max(a[3], b[3]), Math.max(a[4], b[4]), Math.max(a[5], b[5])];
 
+/** x, y, z of a linear index ``r`` in a RAS bitmap of ``dims`` (x fastest). */
+const rasToXyz = (r: number, dims: [number, number, number]): [number, number, number] => {
+  const dxy = dims[0] * dims[1];
+  const z = (r / dxy) | 0;
+  const rem = r - z * dxy;
+  const y = (rem / dims[0]) | 0;
+  return [rem - y * dims[0], y, z];
+};
+
 interface RasMap {
   dims: [number, number, number];
   xl: Int32Array;
@@ -332,12 +341,11 @@ export class Viewer {
     if (!bmp || !this.shadow) return;
     const { dims } = this.rasMap();
     const box: Box = [...EMPTY];
-    const dxy = dims[0] * dims[1];
     for (let i = 0; i < ras.length; i++) {
       const r = ras[i];
       bmp[r] = values[i];
       this.shadow[r] = values[i];
-      const z = (r / dxy) | 0, y = ((r - z * dxy) / dims[0]) | 0, x = r - z * dxy - y * dims[0];
+      const [x, y, z] = rasToXyz(r, dims);
       box[0] = Math.min(box[0], x); box[1] = Math.min(box[1], y); box[2] = Math.min(box[2], z);
       box[3] = Math.max(box[3], x + 1); box[4] = Math.max(box[4], y + 1); box[5] = Math.max(box[5], z + 1);
     }
@@ -360,13 +368,9 @@ export class Viewer {
     const native = new Uint32Array(ras.length);
     const before = new Uint8Array(ras.length);
     const after = new Uint8Array(ras.length);
-    const dxy = dims[0] * dims[1];
     for (let i = 0; i < ras.length; i++) {
       const r = ras[i];
-      const z = (r / dxy) | 0;
-      const rem = r - z * dxy;
-      const y = (rem / dims[0]) | 0;
-      const x = rem - y * dims[0];
+      const [x, y, z] = rasToXyz(r, dims);
       native[i] = xl[x] + yl[y] + zl[z];
       before[i] = this.shadow[r];
       after[i] = bmp[r];
