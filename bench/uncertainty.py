@@ -25,7 +25,7 @@ The LAST stdout line is one JSON object; ``speedup`` = (MC-dropout cost / one pa
 / one pass). ``--skip-rca`` leaves out the RCA and synthetic-bias parts (CPU registration with SimpleITK,
 which it then need not import) and reports their figures as null. Costs on CUDA wait for the device.
 
-    python bench/uncertainty.py [--data PATH] [--max-cases 360] [--seg-iterations 600] [--prob-iterations 400]
+    python bench/uncertainty.py [--data PATH] [--max-cases 360] [--seg-iterations 600] [--prob-iterations 1500]
                                 [--skip-rca] [--device cuda]
 """
 
@@ -126,7 +126,7 @@ def run(
     data: Path = DEFAULT_DATA,
     max_cases: int = 360,
     seg_iterations: int = 600,
-    prob_iterations: int = 400,
+    prob_iterations: int = 1500,
     dae_iterations: int = 300,
     bias_iterations: int = 400,
     n_samples: int = 16,
@@ -391,7 +391,7 @@ if __name__ == "__main__":
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--max-cases", type=int, default=360)
     ap.add_argument("--seg-iterations", type=int, default=600)
-    ap.add_argument("--prob-iterations", type=int, default=400)
+    ap.add_argument("--prob-iterations", type=int, default=1500)
     ap.add_argument("--dae-iterations", type=int, default=300)
     ap.add_argument("--bias-iterations", type=int, default=400)
     ap.add_argument("--samples", type=int, default=16)
