@@ -88,21 +88,24 @@ def batched(fn, x: torch.Tensor, batch: int):
     return call
 
 
-def timed(fn, repeats: int, device: torch.device) -> float:
-    """Median wall time of ``fn`` over ``repeats`` calls after one warm-up; on CUDA each call is waited for."""
+def timed_interleaved(fns: dict, repeats: int, device: torch.device) -> dict[str, float]:
+    """Median wall time of each function, the functions called in turn in every repeat (after one
+    warm-up round); on CUDA each call is waited for."""
 
-    def call() -> None:
+    def call(fn) -> float:
+        t = time.perf_counter()
         fn()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
+        return time.perf_counter() - t
 
-    call()  # warm-up
-    ts = []
+    for fn in fns.values():
+        call(fn)  # warm-up
+    ts: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
-        t = time.perf_counter()
-        call()
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts))
+        for k, fn in fns.items():
+            ts[k].append(call(fn))
+    return {k: float(np.median(v)) for k, v in ts.items()}
 
 
 def references(cases, labels, n_refs: int, rng: np.random.Generator) -> tuple[list, list, np.ndarray]:
@@ -242,20 +245,25 @@ def run(
         with torch.inference_mode():
             prob["sinkhorn"](xb)
 
-    def run_timed(fn) -> float:
-        return timed(batched(fn, xd, infer_batch), repeats, dev)
-
-    t_fwd = run_timed(fwd)
-    t_prob = run_timed(prob_fwd)
-    t_p8 = run_timed(lambda xb: sample(prob["sinkhorn"], xb, 8))
+    # interleaved: each repeat times every method once, so a drift in the machine's speed (other jobs,
+    # clocks) hits all of them alike; medians per method
+    methods = {
+        "forward": fwd,
+        "prob_forward": prob_fwd,
+        "pulaski_8": lambda xb: sample(prob["sinkhorn"], xb, 8),
+        "mc_dropout_5": lambda xb: mc_dropout_probs(seg, xb, n=5),
+        "tta_4": lambda xb: tta_probs(seg, xb),
+        "anatomical": lambda xb: anatomical_uncertainty(fwd(xb), dae, device=dev),
+    }
+    t = timed_interleaved({k: batched(f, xd, infer_batch) for k, f in methods.items()}, repeats, dev)
     costs = {
-        "forward_s": t_fwd,
+        "forward_s": t["forward"],
         "infer_batch": infer_batch,
-        "mc_dropout_5": run_timed(lambda xb: mc_dropout_probs(seg, xb, n=5)) / t_fwd,
-        "tta_4": run_timed(lambda xb: tta_probs(seg, xb)) / t_fwd,
-        "anatomical": run_timed(lambda xb: anatomical_uncertainty(fwd(xb), dae, device=dev)) / t_fwd,
-        "pulaski_8_vs_prob_forward": t_p8 / t_prob,
-        "pulaski_8_vs_segmenter_forward": t_p8 / t_fwd,
+        "mc_dropout_5": t["mc_dropout_5"] / t["forward"],
+        "tta_4": t["tta_4"] / t["forward"],
+        "anatomical": t["anatomical"] / t["forward"],
+        "pulaski_8_vs_prob_forward": t["pulaski_8"] / t["prob_forward"],
+        "pulaski_8_vs_segmenter_forward": t["pulaski_8"] / t["forward"],
     }
     log(f"costs: {costs}")
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Concord learning benches on one GPU, from the repository root: bash .gpu/run.sh   (results in $OUT; kit from scripts/gpu-bench/prepare.py)
-#   (i)  bench/uncertainty.py --skip-rca, all LIDC cases, 4x the default iterations (one process: its
+#   (i)  bench/uncertainty.py --skip-rca, all LIDC cases, 2-4x the default iterations (one process: its
 #        cost ratios are timed with the GPU to itself);
 #   (ii) bench/active_learning.py, one process per (seed, strategy) in parallel (training is bound by
 #        the single-threaded patch loader, ~15-20 ms a step; 12 processes use 12 of the 16 cores),
@@ -28,7 +28,7 @@ else
   #     + PULASki 2000 x ~12 ms (24 s) + Focal-Tversky 2000 x ~6 ms (12 s) + DAE 1500 x ~9 ms (14 s)
   #     + test-side CPU work (GED/Hungarian over 289 cases x 16 samples, summaries) ~40 s  => ~3 min of 4.5.
   U_T=270; U_THREADS=4
-  U_ARGS="--max-cases 2000 --seg-iterations 2400 --prob-iterations 1600 --dae-iterations 1200 --repeats 20"
+  U_ARGS="--max-cases 2000 --seg-iterations 2400 --prob-iterations 3000 --dae-iterations 1200 --repeats 20"
   # (ii) per process: load 400 cases 2 s + imports/CUDA 15 s + 7 trainings (full data + 6 rounds)
   #      x 500 steps x ~25 ms (90 s; 12 processes share the GPU) + scoring/eval ~20 s  => ~2.2 min of 3.5.
   AL_T=210; AL_SEEDS=3
