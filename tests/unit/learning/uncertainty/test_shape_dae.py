@@ -52,3 +52,22 @@ def test_dae_reconstructs_better_than_corruption() -> None:
 def test_corrupt_is_soft_in_unit_range() -> None:
     c = corrupt(disc(), np.random.default_rng(0))
     assert c.dtype == np.float32 and c.min() >= 0 and c.max() <= 1
+
+
+@pytest.mark.parametrize("sd", [2, 3])
+def test_subpixel_up_places_each_channel_group_on_its_own_offset(sd: int) -> None:
+    """The voxel shuffle must put sub-voxel (i, j[, k]) of the 2**sd conv outputs at offset (i, j[, k])."""
+    from learning.nets.shape_dae import _SubPixelUp
+
+    up = _SubPixelUp(sd, 1, 1, act=False)
+    with torch.no_grad():
+        up.conv.weight.zero_()
+        up.conv.bias.copy_(torch.arange(2**sd, dtype=torch.float32))  # channel q outputs the constant q
+    out = up(torch.zeros(1, 1, *([3] * sd)))
+    assert out.shape == (1, 1, *([6] * sd))
+    offsets = np.indices([2] * sd).reshape(sd, -1).T  # row-major (i, j[, k]) for q = 0..2**sd-1
+    for q, off in enumerate(offsets):
+        block = out[(0, 0, *[slice(o, None, 2) for o in off])]
+        assert torch.all(block == q), (q, off)
+    if sd == 2:  # the same layout as torch's pixel_shuffle
+        assert torch.equal(out, torch.nn.functional.pixel_shuffle(up.conv(torch.zeros(1, 1, 3, 3)), 2))
