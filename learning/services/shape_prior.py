@@ -119,8 +119,13 @@ def load(version: ModelVersion) -> tuple[dict, ShapeDAE]:
     if version.kind != ModelKind.SHAPE_DAE:
         raise InvalidInput(f"model version {version.pk} is a {version.kind}, not a shape prior")
     model = build_shape_dae(ShapeDAEConfig(**{**version.config["net"], "channels": tuple(version.config["net"]["channels"])}))
-    model.load_state_dict(torch.load(io.BytesIO(load_weights(version.weights_url, version.weights_sha256)),
-                                     map_location="cpu", weights_only=True))
+    state = torch.load(io.BytesIO(load_weights(version.weights_url, version.weights_sha256)), map_location="cpu",
+                       weights_only=True)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:  # weights of an earlier DAE layout (transposed-convolution decoder)
+        raise InvalidInput(f"shape prior v{version.number} was trained with an earlier DAE architecture; "
+                           f"train a new shape prior ({str(e).splitlines()[0]})") from e
     return version.config, model.eval()
 
 
