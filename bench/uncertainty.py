@@ -132,6 +132,7 @@ def run(
     prob_iterations: int = 1500,
     dae_iterations: int = 300,
     dae_seeds: int = 3,
+    prob_channels: tuple[int, ...] = (8, 16, 32),
     bias_iterations: int = 400,
     n_samples: int = 16,
     rca_k: int = 3,
@@ -163,7 +164,8 @@ def run(
     log(f"segmenter trained ({time.perf_counter() - t0:.0f}s)")
     xtr, _ = slices_of(train_c)
     rtr = np.concatenate([rater_stack(c.raters).transpose(1, 0, 2, 3) for c in train_c]).astype(np.uint8)
-    net = ProbUNetConfig(spatial_dims=2, channels=(8, 16, 32), strides=(2, 2))
+    net = ProbUNetConfig(spatial_dims=2, channels=prob_channels, strides=(2,) * (len(prob_channels) - 1),
+                         features=prob_channels[0])
     prob = {}
     for loss in ("sinkhorn", "focal_tversky"):
         # each loss from the start it trains from: PULASki's summed transport cost needs fcomb's output to
@@ -423,6 +425,8 @@ if __name__ == "__main__":
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default=None)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--prob-channels", default="8,16,32",
+                    help="probabilistic U-Nets' widths, comma-separated (fcomb features = the first)")
     ap.add_argument("--dae-seeds", type=int, default=3, help="shape DAEs trained (seeds) for the anatomical Spearman")
     ap.add_argument("--infer-batch", type=int, default=64, help="slices per inference batch in the cost timings")
     ap.add_argument("--site-repeats", type=int, default=2,
@@ -434,5 +438,6 @@ if __name__ == "__main__":
               dae_iterations=a.dae_iterations, bias_iterations=a.bias_iterations, n_samples=a.samples, rca_k=a.rca_k,
               rca_transform=a.rca_transform, rca_metric=a.rca_metric,
               repeats=a.repeats, seed=a.seed, device=a.device, threads=a.threads, skip_rca=a.skip_rca,
-              infer_batch=a.infer_batch, site_repeats=a.site_repeats, dae_seeds=a.dae_seeds)
+              infer_batch=a.infer_batch, site_repeats=a.site_repeats, dae_seeds=a.dae_seeds,
+              prob_channels=tuple(int(c) for c in a.prob_channels.split(",")))
     print(json.dumps(res))
