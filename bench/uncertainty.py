@@ -50,12 +50,18 @@ from bench._common import log  # noqa: E402
 from annotation.metrics.ged import ged, hungarian_iou  # noqa: E402
 from annotation.metrics.overlap import dice  # noqa: E402
 from learning.device import pick_device  # noqa: E402
-from learning.nets.prob_unet import ProbTrainConfig, ProbUNetConfig, sample, train_prob_unet  # noqa: E402
+from learning.nets.prob_unet import (  # noqa: E402
+    ProbTrainConfig,
+    ProbUNetConfig,
+    sample,
+    summarise_samples,
+    train_prob_unet,
+)
 from learning.nets.shape_dae import ShapeDAEConfig, train_shape_dae  # noqa: E402
 from learning.quality import FeatureOOD, bias_audit, image_features, rca_case_slices  # noqa: E402
 from learning.simulation import SimulationConfig, default_data_path, load_cases, split_by_patient  # noqa: E402
 from learning.simulation.sites import SiteShift, assign_sites, with_sites  # noqa: E402
-from learning.simulation.harness import case_features, consensus_of, rater_stack, train_segmenter  # noqa: E402
+from learning.simulation.harness import case_features, case_slices, consensus_of, rater_stack, train_segmenter  # noqa: E402
 from learning.uncertainty import (  # noqa: E402
     aggregate,
     anatomical_uncertainty,
@@ -66,12 +72,6 @@ from learning.uncertainty import (  # noqa: E402
 )
 
 DEFAULT_DATA = default_data_path()
-
-
-def slices_of(cases) -> tuple[torch.Tensor, np.ndarray]:
-    x = np.concatenate([c.image.astype(np.float32) / 255.0 for c in cases])[:, None]
-    owner = np.concatenate([np.full(c.image.shape[0], i) for i, c in enumerate(cases)])
-    return torch.from_numpy(x), owner
 
 
 def per_case(a: np.ndarray, owner: np.ndarray, n: int, axis: int = 0) -> list[np.ndarray]:
@@ -162,7 +162,7 @@ def run(
     cfg = replace(SimulationConfig(), iterations=seg_iterations)
     seg = train_segmenter(train_c, train_l, cfg, seed, dev)
     log(f"segmenter trained ({time.perf_counter() - t0:.0f}s)")
-    xtr, _ = slices_of(train_c)
+    xtr, _ = case_slices(train_c)
     rtr = np.concatenate([rater_stack(c.raters).transpose(1, 0, 2, 3) for c in train_c]).astype(np.uint8)
     net = ProbUNetConfig(spatial_dims=2, channels=prob_channels, strides=(2,) * (len(prob_channels) - 1),
                          features=prob_channels[0])
@@ -186,14 +186,14 @@ def run(
     log(f"{dae_seeds} shape DAE(s) trained ({time.perf_counter() - t0:.0f}s)")
 
     # ---- test predictions and uncertainties
-    x, owner = slices_of(test_c)
+    x, owner = case_slices(test_c)
     xd = x.to(dev)
     n = len(test_c)
     with torch.inference_mode():
         p = foreground_probability(seg(xd)).cpu().numpy()
     mc = mc_dropout_probs(seg, xd, n=5, seed=seed).cpu().numpy()
     tta = tta_probs(seg, xd).cpu().numpy()
-    anat = anatomical_uncertainty(p, dae, device=dev)
+    anat_maps = [anatomical_uncertainty(p, d, device=dev) for d in daes]  # the DAEs' one extra pass each
     gen = torch.Generator().manual_seed(seed)
     samples = {k: sample(m, xd, n_samples, generator=gen).cpu().numpy() for k, m in prob.items()}
     probs_case = per_case(p, owner, n)
@@ -225,24 +225,20 @@ def run(
     maps = {
         "mc_entropy": predictive_entropy(mc),
         "tta_variance": tta.var(0),
-        "anatomical": anat,
+        "anatomical": anat_maps[0],
         "pulaski_variance": (samples["sinkhorn"] >= 0.5).astype(np.float32).var(0),
     }
-    corr: dict[str, dict[str, float]] = {}
-    for name, m in maps.items():
-        mcase = per_case(m, owner, n)
-        for how in ("mean", "fg_ratio"):
-            sc = np.array([aggregate(u, how=how, foreground=q) for u, q in zip(mcase, probs_case)])
-            corr.setdefault(name, {})[how] = float(spearmanr(sc, err).statistic)
-    anat_seeds = []
-    for d in daes:
-        ucase = per_case(anatomical_uncertainty(p, d, device=dev), owner, n)
-        anat_seeds.append({how: float(spearmanr([aggregate(u, how=how, foreground=q) for u, q in zip(ucase, probs_case)],
-                                                err).statistic) for how in ("mean", "fg_ratio")})
+
+    def spearman_with_error(voxel_map: np.ndarray) -> dict[str, float]:
+        """Spearman(case score, 1 - Dice) of a per-slice voxel map, per case aggregation."""
+        mcase = per_case(voxel_map, owner, n)
+        return {how: float(spearmanr([aggregate(u, how=how, foreground=q) for u, q in zip(mcase, probs_case)],
+                                     err).statistic) for how in ("mean", "fg_ratio")}
+
+    corr: dict[str, dict[str, float]] = {name: spearman_with_error(m) for name, m in maps.items()}
+    anat_seeds = [spearman_with_error(m) for m in anat_maps]
     log(f"anatomical Spearman per DAE seed: {anat_seeds}")
     ps = per_case((samples["sinkhorn"] >= 0.5).astype(np.uint8), owner, n, axis=1)
-    from learning.nets.prob_unet import summarise_samples
-
     div = np.array([summarise_samples(s.astype(np.float32)).ged for s in ps])
     corr["pulaski_sample_diversity"] = {"mean": float(spearmanr(div, err).statistic)}
     for name, d in corr.items():
@@ -339,7 +335,7 @@ def run(
                     continue
                 m = train_segmenter([trc[i] for i in sel], [train_l[i] for i in sel],
                                     replace(cfg, iterations=bias_iterations), seed + 7 + 100 * rep, dev)
-                xb, _ = slices_of(tec)
+                xb, _ = case_slices(tec)
                 with torch.inference_mode():
                     pb = foreground_probability(m(xb.to(dev))).cpu().numpy()
                 pr = [(q >= 0.5).astype(np.uint8) for q in per_case(pb, owner, n)]

@@ -183,7 +183,7 @@ def score_project(*, project: Project, device, seed: int = 0, progress: Progress
 def _audit(project: Project, version: ModelVersion, labelled, by_id: dict, rng: np.random.Generator) -> BiasAudit:
     """RCA-estimated vs true Dice of the labelled cases, compared across attribute groups."""
     images = [by_id[d.case.pk]["image"] for d in labelled]
-    targets = [d.target.read(tuple(slice(0, s) for s in d.target.shape)) > 0 for d in labelled]
+    targets = [d.mask() for d in labelled]
     per_case, est, true = [], [], []
     for i, d in enumerate(labelled):
         others = [j for j in range(len(labelled)) if j != i]  # RCA never sees the case's own label

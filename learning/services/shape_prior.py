@@ -22,6 +22,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from annotation.metrics.overlap import dice
 from core import jobs
 from core.errors import InvalidInput
 from core.models import Job, Project
@@ -29,7 +30,6 @@ from learning.data import common_in_plane, pad_in_plane
 from learning.models import ModelKind, ModelVersion
 from learning.nets.shape_dae import ShapeDAE, ShapeDAEConfig, build_shape_dae, corrupt, reconstruct, train_shape_dae
 from learning.services.training import (
-    Labelled,
     decide_promotion,
     inputs_key_of,
     labelled_cases,
@@ -58,10 +58,6 @@ def _settings(overrides: dict) -> tuple[ShapeDAEConfig, dict]:
     if int(d["iterations"]) < 1 or int(d["batch_size"]) < 1 or not float(d["lr"]) > 0:
         raise InvalidInput("train_config.shape_dae: iterations and batch_size must be >= 1 and lr > 0")
     return net, {"iterations": int(d["iterations"]), "batch_size": int(d["batch_size"]), "lr": float(d["lr"])}
-
-
-def _target(d: Labelled) -> np.ndarray:
-    return (d.target.read(tuple(slice(0, s) for s in d.target.shape)) > 0).astype(np.uint8)
 
 
 def label_slices(labels: list[np.ndarray], *, hw: tuple[int, int], rng: np.random.Generator,
@@ -97,7 +93,7 @@ def run_training(*, project: Project, device, job: Job | None = None, progress: 
     if existing is not None:
         return existing
     rng = np.random.default_rng(project.pk)
-    masks = label_slices([_target(d) for d in train], hw=hw, rng=rng)
+    masks = label_slices([d.mask().astype(np.uint8) for d in train], hw=hw, rng=rng)
     if not masks.any():
         raise InvalidInput(f"project {project.slug}: the training cases' labels are empty; a shape prior needs shapes")
     report(0.02, f"training the shape prior on {len(masks)} label slices of {len(train)} cases")
@@ -150,16 +146,14 @@ def evaluate_and_promote(*, version: ModelVersion, device, progress: Progress | 
     per_case: dict[int, float] = {}
     rng = np.random.default_rng(_VAL_SEED)
     for k, d in enumerate(val, 1):
-        lab = _target(d)
+        lab = d.mask().astype(np.uint8)
         zs = np.flatnonzero(lab.any(axis=(1, 2)))
         if len(zs) == 0:
             continue
         hw = _padded(config, lab.shape)
         clean = pad_in_plane(lab[zs], hw, 0)
         noisy = np.stack([corrupt(m, rng) for m in clean])
-        rec = reconstruct(model, noisy, device=device) >= 0.5
-        inter = float((rec & (clean > 0)).sum())
-        per_case[d.case.pk] = 2 * inter / (float(rec.sum()) + float(clean.sum()) + 1e-9)
+        per_case[d.case.pk] = dice(reconstruct(model, noisy, device=device) >= 0.5, clean)
         report(k / max(1, len(val)), f"validated {k} cases")
     value = float(np.mean(list(per_case.values()))) if per_case else None
     return decide_promotion(version, metric="val_denoise_dice", value=value, per_case=per_case,

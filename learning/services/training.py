@@ -55,8 +55,16 @@ class Labelled:
     """
 
     case: Case
-    keys: tuple[str, ...]  # the exact label versions the target comes from
     versions: tuple[LabelVersion, ...]  # one consensus / adjudicated version, or each rater's newest
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The exact label versions the target comes from (their ids)."""
+        return tuple(str(v.pk) for v in self.versions)
+
+    def mask(self) -> np.ndarray:
+        """The whole target as a ``(Z, Y, X)`` bool foreground mask."""
+        return self.target.read(tuple(slice(0, s) for s in self.target.shape)) > 0
 
     @cached_property
     def target(self) -> ArrayReader | StoreLabelReader:
@@ -86,7 +94,7 @@ def _target(case: Case) -> Labelled | None:
     chosen = consensus[-1:] or _newest_per_rater(versions)
     if not chosen:
         return None
-    return Labelled(case, tuple(str(v.pk) for v in chosen), tuple(chosen))
+    return Labelled(case, tuple(chosen))
 
 
 def rater_masks(case: Case) -> tuple[np.ndarray, tuple[str, ...]] | None:
@@ -247,8 +255,7 @@ def evaluate_and_promote(*, version: ModelVersion, device, progress: Progress | 
             continue
         prob = predict(StoreImageReader(open_volume(case.volume.store_url)), model, config=infer, device=device)
         pred = (prob >= 0.5) if prob.ndim == 3 else prob.argmax(0) > 0
-        truth = labelled.target.read(tuple(slice(0, s) for s in labelled.target.shape)) > 0
-        scores[case.pk] = float(dice(pred, truth))
+        scores[case.pk] = float(dice(pred, labelled.mask()))
         report(n / max(1, len(version.validation_cases)), f"validated {n} cases")
     mean = float(np.mean(list(scores.values()))) if scores else None
     return decide_promotion(version, metric="val_dice", value=mean, per_case=scores, higher_is_better=True,

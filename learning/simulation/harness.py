@@ -240,7 +240,7 @@ def train_segmenter(
     return load_model(tcfg, result.state_dict).to(device).eval()
 
 
-def _slices(cases: Sequence[Case]) -> tuple[torch.Tensor, np.ndarray]:
+def case_slices(cases: Sequence[Case]) -> tuple[torch.Tensor, np.ndarray]:
     """All slices of ``cases`` as ``(S, 1, Y, X)`` normalised tensor, plus the case index per slice."""
     imgs = np.concatenate([_norm(c.image) for c in cases])[:, None]
     owner = np.concatenate([np.full(c.image.shape[0], i) for i, c in enumerate(cases)])
@@ -250,7 +250,7 @@ def _slices(cases: Sequence[Case]) -> tuple[torch.Tensor, np.ndarray]:
 
 def predict_probs(model: nn.Module, cases: Sequence[Case], device: torch.device) -> list[np.ndarray]:
     """Foreground probability ``(Z, Y, X)`` per case (one batched forward over all slices)."""
-    x, owner = _slices(cases)
+    x, owner = case_slices(cases)
     model.eval()
     with torch.inference_mode():
         p = torch.cat([foreground_probability(model(x[i : i + 256].to(device))).cpu() for i in range(0, len(x), 256)])
@@ -270,7 +270,7 @@ def evaluate(probs: Sequence[np.ndarray], cases: Sequence[Case], labels: Sequenc
 
 def case_features(model: nn.Module, cases: Sequence[Case], device: torch.device) -> np.ndarray:
     """Bottleneck features per case (mean over its slices): ``(n, F)``."""
-    x, owner = _slices(cases)
+    x, owner = case_slices(cases)
     model.eval()
     f = torch.cat([bottleneck_features(model, x[i : i + 256].to(device)).cpu() for i in range(0, len(x), 256)]).numpy()
     return np.stack([f[owner == i].mean(0) for i in range(len(cases))])
@@ -278,7 +278,7 @@ def case_features(model: nn.Module, cases: Sequence[Case], device: torch.device)
 
 def mc_entropy_scores(model: nn.Module, cases: Sequence[Case], device: torch.device, passes: int, seed: int) -> np.ndarray:
     """Mean MC-dropout predictive entropy per case."""
-    x, owner = _slices(cases)
+    x, owner = case_slices(cases)
     ent = []
     for i in range(0, len(x), 256):
         s = mc_dropout_probs(model, x[i : i + 256].to(device), n=passes, seed=seed + i)
@@ -290,7 +290,7 @@ def mc_entropy_scores(model: nn.Module, cases: Sequence[Case], device: torch.dev
 def tta_scores(model: nn.Module, cases: Sequence[Case], device: torch.device) -> np.ndarray:
     """Flip-TTA voxel variance per case, summed over the case per predicted-foreground voxel
     (``fg_ratio``: the aggregation that tracked error best in ``bench/uncertainty.py``)."""
-    x, owner = _slices(cases)
+    x, owner = case_slices(cases)
     var, mean = [], []
     for i in range(0, len(x), 256):
         t = tta_probs(model, x[i : i + 256].to(device)).cpu()
@@ -357,7 +357,7 @@ def pulaski_anatomical_scores(state: _PulaskiState, seg_probs: Sequence[np.ndarr
                               device: torch.device, n_samples: int, seed: int) -> dict[str, np.ndarray]:
     """Per case: PULASki sample diversity (mean pairwise 1 - IoU over 3D samples) and anatomical deviation."""
     assert state.model is not None and state.dae is not None
-    x, owner = _slices(cases)
+    x, owner = case_slices(cases)
     gen = torch.Generator().manual_seed(seed)
     s = torch.cat([sample(state.model, x[i : i + 128].to(device), n_samples, generator=gen).cpu() for i in range(0, len(x), 128)], dim=1).numpy()
     div = np.array([summarise_samples(s[:, owner == i]).ged for i in range(len(cases))])
