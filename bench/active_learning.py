@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import log  # noqa: E402
 
+from learning.acquisition import COLD_START_METHODS  # noqa: E402
 from learning.device import pick_device  # noqa: E402
 from learning.simulation import (  # noqa: E402
     STRATEGIES,
@@ -59,10 +60,12 @@ def run(
     device: str | None = None,
     threads: int = 1,
     first_seed: int = 0,
+    cold_start: str = "typiclust",
 ) -> dict[str, object]:
     torch.set_num_threads(threads)
     dev = pick_device(device)
-    cfg = replace(SimulationConfig(), rounds=rounds, batch=batch, iterations=iterations, max_cases=max_cases)
+    cfg = replace(SimulationConfig(), rounds=rounds, batch=batch, iterations=iterations, max_cases=max_cases,
+                  cold_start=cold_start)
     t0 = time.perf_counter()
     results = []
     for seed in range(first_seed, first_seed + seeds):
@@ -193,6 +196,8 @@ if __name__ == "__main__":
     ap.add_argument("--iterations", type=int, default=300)
     ap.add_argument("--max-cases", type=int, default=200)
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
+    ap.add_argument("--cold-start", default="typiclust", choices=COLD_START_METHODS,
+                    help="first batch of the non-random strategies")
     ap.add_argument("--out", type=Path, default=Path("var/bench-active-learning"))
     ap.add_argument("--device", default=None)
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 avoids over-subscription)")
@@ -209,5 +214,5 @@ if __name__ == "__main__":
         sys.exit(0)
     res = run(data=a.data, seeds=a.seeds, rounds=a.rounds, batch=a.batch, iterations=a.iterations,
               max_cases=a.max_cases, strategies=tuple(a.strategies.split(",")), out=a.out, device=a.device,
-              threads=a.threads, first_seed=a.first_seed)
+              threads=a.threads, first_seed=a.first_seed, cold_start=a.cold_start)
     print(json.dumps(res))

@@ -124,11 +124,11 @@ def score_project(*, project: Project, device, seed: int = 0, progress: Progress
     version = promoted(project, ModelKind.SEGMENTER)
     pool = list(Case.objects.filter(project=project, status=CaseStatus.NEW).select_related("volume")
                 .exclude(label_versions__isnull=False))
-    if version is None:  # cold start: diverse cheap image features, no model yet
+    if version is None:  # cold start, no model yet: the most typical case of each cluster of cheap image features
         feats = np.stack([_cheap_features(open_volume(c.volume.store_url).read(0).astype(np.float32))
                           for c in pool]) if pool else np.zeros((0, 1))
         first = set(cold_start(len(pool), min(policy.batch, len(pool)), rng=rng, features=feats,
-                               method="random" if policy.strategy == "random" else "kcenter").tolist()) if pool else set()
+                               method="random" if policy.strategy == "random" else "typiclust").tolist()) if pool else set()
         with transaction.atomic():
             for i, c in enumerate(pool):
                 Case.objects.filter(pk=c.pk).update(priority=1.0 if i in first else 0.0)

@@ -14,7 +14,8 @@ Strategies (``STRATEGIES``):
     the labelled cases, warm-started); ``kcenter`` (k-center greedy on the segmenter's bottleneck
     features, from the labelled cases); ``tta_diverse`` (flip-TTA variance per foreground voxel, then a
     diverse batch among the top candidates: the platform's default acquisition with its best score).
-Cold start (round 0) is k-center on cheap image features for every strategy except ``random``.
+Cold start (round 0) is TypiClust on cheap image features (the most typical case of each of the largest
+clusters) for every strategy except ``random``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from annotation.metrics.consensus import majority_vote
 from annotation.metrics.ged import ged
 from annotation.metrics.overlap import dice
 from annotation.metrics.staple import staple
-from learning.acquisition import cold_start, select_batch
+from learning.acquisition import COLD_START_METHODS, cold_start, select_batch
 from learning.data import ArrayReader, AugmentConfig, NormConfig, TrainItem
 from learning.nets import NetConfig, bottleneck_features
 from learning.nets.prob_unet import ProbTrainConfig, ProbUNetConfig, build_prob_unet, pulaski_loss, sample, summarise_samples
@@ -75,6 +76,8 @@ class SimulationConfig:
         rounds: acquisition rounds after the cold start (the curve has ``rounds + 1`` points).
         batch: cases acquired per round (also the cold-start size unless ``initial`` is set).
         initial: cold-start size.
+        cold_start: how non-random strategies pick the first batch (``learning.acquisition.COLD_START_METHODS``;
+            the ``random`` strategy always starts at random).
         crop: in-plane centre crop (pixels, a multiple of 4).
         min_slices: keep cases with at least this many slices.
         max_cases: random subset of this many cases (None: all).
@@ -93,6 +96,7 @@ class SimulationConfig:
     rounds: int = 4
     batch: int = 8
     initial: int | None = None
+    cold_start: str = "typiclust"
     crop: int = 64
     min_slices: int = 3
     max_cases: int | None = 200
@@ -107,6 +111,10 @@ class SimulationConfig:
     pulaski_samples: int = 8
     dae_iterations: int = 60
     full_data: bool = True
+
+    def __post_init__(self) -> None:
+        if self.cold_start not in COLD_START_METHODS:
+            raise ValueError(f"cold_start must be one of {', '.join(COLD_START_METHODS)}; got {self.cold_start!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -386,7 +394,7 @@ def simulate_cases(
 
     ``full_data_dice``: reuse a full-pool Dice computed for the same seed (skips that training).
     ``cache``: a dict shared between calls on the same cases and config; rounds whose labelled set
-    (and seed) was already trained reuse that model and its test figures (the k-center cold start
+    (and seed) was already trained reuse that model and its test figures (the TypiClust cold start
     is the same for every non-random strategy).
     """
     if strategy not in STRATEGIES:
@@ -412,10 +420,10 @@ def simulate_cases(
         else:
             full_data_dice = float("nan")
 
-    # cold start: k-center on cheap image features (random for the random strategy)
+    # cold start: TypiClust (by default) on cheap image features; random for the random strategy
     cheap = np.stack([image_features(c.image[c.image.shape[0] // 2]) for c in pool])
     cold_rng = np.random.default_rng([seed, 3])
-    method = "random" if strategy == "random" else "kcenter"
+    method = "random" if strategy == "random" else config.cold_start
     labelled = list(cold_start(n_pool, initial, rng=cold_rng, features=cheap, method=method))
     acquired = [tuple(pool[i].case_id for i in labelled)]
     state = _PulaskiState()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from learning.acquisition import COLD_START_METHODS
 from learning.device import pick_device
 from learning.simulation import STRATEGIES, SimulationConfig, area_under_curve, save_plot, simulate
 
@@ -29,16 +30,19 @@ class Command(BaseCommand):
         parser.add_argument("--seeds", type=int, default=1, help="repeat over this many seeds")
         parser.add_argument("--max-cases", type=int, default=None)
         parser.add_argument("--iterations", type=int, default=None, help="segmenter steps per round")
+        parser.add_argument("--cold-start", choices=COLD_START_METHODS, default="typiclust",
+                            help="first batch of the non-random strategies")
         parser.add_argument("--out", type=Path, default=Path("var/simulations"))
         parser.add_argument("--device", default=None)
 
     def handle(self, *args, data: Path, strategy: str, rounds: int, batch: int, seed: int, seeds: int,
-               max_cases: int | None, iterations: int | None, out: Path, device: str | None, **opts) -> None:
+               max_cases: int | None, iterations: int | None, out: Path, device: str | None, cold_start: str,
+               **opts) -> None:
         if not data.is_dir():
             raise CommandError(f"{data}: no such folder")
         if rounds < 1 or batch < 1 or seeds < 1:
             raise CommandError("--rounds, --batch and --seeds must be at least 1")
-        config = SimulationConfig(rounds=rounds, batch=batch)
+        config = SimulationConfig(rounds=rounds, batch=batch, cold_start=cold_start)
         if max_cases is not None:
             config = replace(config, max_cases=max_cases)
         if iterations is not None:
