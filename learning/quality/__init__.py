@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from learning.quality.audit import AuditResult, GroupComparison, bias_audit, compare_groups
 from learning.quality.ood import FeatureOOD
-from learning.quality.rca import RCAResult, image_features, nearest_references, rca_case_slices, rca_predict, register
+from learning.quality.rca import RCA_K, RCA_METRIC, RCA_TRANSFORM, RCAResult, image_features, nearest_references, rca_case_slices, rca_predict, register
 
 __all__ = [
+    "RCA_K",
+    "RCA_METRIC",
+    "RCA_TRANSFORM",
     "AuditResult",
     "FeatureOOD",
     "GroupComparison",

@@ -38,10 +38,6 @@ from learning.uncertainty import aggregate, predictive_entropy, volume_tta_probs
 __all__ = ["score_project", "attribute_groups", "MC_PASSES"]
 
 MC_PASSES = 5
-#: RCA registration: affine with Mattes mutual information. On LIDC test cases it predicted Dice with
-#: r 0.605 / MAE 0.202 against rigid mean squares' 0.324 / 0.359, same models
-#: (bench/RESULTS-learning.md, 2026-11-27).
-RCA_REGISTRATION = {"transform": "affine", "metric": "mutual_information"}
 Progress = Callable[[float, str], None]
 
 
@@ -192,10 +188,9 @@ def _audit(project: Project, version: ModelVersion, labelled, by_id: dict, rng: 
         if images[i].shape[0] < 16:  # thin crops: 2D RCA against the other cases' labelled slices
             slices = [(images[j][z], targets[j][z].astype(np.uint8)) for j in others
                       for z in range(images[j].shape[0]) if targets[j][z].any()]
-            rca = rca_case_slices(images[i], pred, [a for a, _ in slices], [b for _, b in slices],
-                                  k=min(5, len(slices)), **RCA_REGISTRATION) if slices else 0.0
+            rca = rca_case_slices(images[i], pred, [a for a, _ in slices], [b for _, b in slices]) if slices else 0.0
         else:
-            rca = rca_predict(images[i], pred, refs_i, refs_l, k=min(5, len(others)), **RCA_REGISTRATION).predicted_dice
+            rca = rca_predict(images[i], pred, refs_i, refs_l).predicted_dice
         td = float(dice(pred > 0, targets[i]))
         est.append(float(rca))
         true.append(td)

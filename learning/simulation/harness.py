@@ -13,7 +13,9 @@ Strategies (``STRATEGIES``):
     diverse batch among the top candidates; the PULASki net and the DAE are fine-tuned each round on
     the labelled cases, warm-started); ``kcenter`` (k-center greedy on the segmenter's bottleneck
     features, from the labelled cases); ``tta_diverse`` (flip-TTA variance per foreground voxel, then a
-    diverse batch among the top candidates: the platform's default acquisition with its best score).
+    diverse batch among the top candidates: the platform's default acquisition with its best score);
+    ``typiclust`` (TypiClust every round on the cheap image features, the labelled cases covering their
+    clusters: typical and diverse, no model score; Hacohen et al. 2022's low-budget strategy).
 Cold start (round 0) is TypiClust on cheap image features (the most typical case of each of the largest
 clusters) for every strategy except ``random``.
 """
@@ -35,7 +37,7 @@ from annotation.metrics.consensus import majority_vote
 from annotation.metrics.ged import ged
 from annotation.metrics.overlap import dice
 from annotation.metrics.staple import staple
-from learning.acquisition import COLD_START_METHODS, cold_start, select_batch
+from learning.acquisition import COLD_START_METHODS, cold_start, select_batch, typiclust
 from learning.data import ArrayReader, AugmentConfig, NormConfig, TrainItem
 from learning.nets import NetConfig, bottleneck_features
 from learning.nets.prob_unet import ProbTrainConfig, ProbUNetConfig, build_prob_unet, pulaski_loss, sample, summarise_samples
@@ -64,7 +66,7 @@ __all__ = [
     "save_plot",
 ]
 
-STRATEGIES = ("random", "mc_entropy", "pulaski_anatomical", "kcenter", "tta_diverse")
+STRATEGIES = ("random", "mc_entropy", "pulaski_anatomical", "kcenter", "tta_diverse", "typiclust")
 ProgressLog = Callable[[str], None]
 
 
@@ -452,6 +454,8 @@ def simulate_cases(
                 feats = case_features(model, unl_cases + lab_cases, dev)
                 pick = select_batch({}, feats[: len(unl)], batch=b, strategy="diversity", rng=rng,
                                     labelled_features=feats[len(unl):])
+            elif strategy == "typiclust":
+                pick = typiclust(cheap[unl], b, rng=rng, labelled=cheap[labelled])
             elif strategy == "mc_entropy":
                 ent = mc_entropy_scores(model, unl_cases, dev, config.mc_passes, seed * 1000 + rnd)
                 pick = select_batch({"entropy": ent}, None, batch=b, strategy="uncertainty", rng=rng)

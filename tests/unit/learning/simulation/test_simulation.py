@@ -58,7 +58,7 @@ def test_load_and_split(tmp_path: Path) -> None:
     assert not {cases[i].patient_id for i in tr} & {cases[i].patient_id for i in te}
 
 
-@pytest.mark.parametrize("strategy", ["random", "mc_entropy", "pulaski_anatomical", "kcenter", "tta_diverse"])
+@pytest.mark.parametrize("strategy", ["random", "mc_entropy", "pulaski_anatomical", "kcenter", "tta_diverse", "typiclust"])
 def test_simulate_one_round(tmp_path: Path, strategy: str) -> None:
     res = simulate(make_lidc_folder(tmp_path), strategy=strategy, rounds=1, batch=2, seed=0, config=TINY)
     assert len(res.records) == 2
