@@ -7,11 +7,11 @@ from collections.abc import Mapping
 import numpy as np
 
 from learning.acquisition.combine import combine
-from learning.acquisition.diversity import k_center_greedy
+from learning.acquisition.diversity import k_center_greedy, typiclust
 
 __all__ = ["STRATEGIES", "select_batch"]
 
-STRATEGIES = ("random", "uncertainty", "diversity", "uncertainty_diversity")
+STRATEGIES = ("random", "uncertainty", "diversity", "uncertainty_diversity", "typical")
 
 
 def select_batch(
@@ -35,10 +35,12 @@ def select_batch(
         batch: batch size (capped at n).
         strategy: ``"random"``; ``"uncertainty"`` (top combined score); ``"diversity"`` (k-center greedy
             from the labelled cases); ``"uncertainty_diversity"`` (the ``pool_factor * batch`` top-scored
-            cases, then k-center greedy among them).
+            cases, then k-center greedy among them); ``"typical"`` (TypiClust: the most typical case of each
+            of the largest clusters not yet covered by the labelled cases; no scores: for low budgets).
         weights: per-score weights for ``combine``.
         rng: all randomness (ties are broken by a random permutation).
-        labelled_features: ``(m, F)`` features of cases already labelled (k-center centres).
+        labelled_features: ``(m, F)`` features of cases already labelled (k-center centres; TypiClust's
+            covered clusters).
         combine_method: ``"weighted"`` or ``"borda"``.
         pool_factor: candidate pool multiple for ``uncertainty_diversity``.
 
@@ -57,6 +59,10 @@ def select_batch(
         if features is None:
             raise ValueError("diversity needs features")
         return k_center_greedy(features, batch, rng=rng, centers=labelled_features)
+    if strategy == "typical":
+        if features is None:
+            raise ValueError("typical needs features")
+        return typiclust(features, batch, rng=rng, labelled=labelled_features)
     total = combine(scores, weights=weights, method=combine_method)
     perm = rng.permutation(n)
     order = perm[np.argsort(-total[perm], kind="stable")]

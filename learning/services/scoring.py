@@ -38,6 +38,13 @@ from learning.uncertainty import aggregate, predictive_entropy, volume_tta_probs
 __all__ = ["score_project", "attribute_groups", "MC_PASSES"]
 
 MC_PASSES = 5
+#: Added to the priority of the selected batch: combined scores lie in 0..1, so with a boost of 1 a
+#: case left out of a diverse batch with combined score 1 tied a batch case scored 0.
+BATCH_BOOST = 2.0
+#: References per RCA estimate for whole volumes: one 3D registration costs about as much as a
+#: hundred 2D slice registrations, so the audit keeps 5 there; thin crops use RCA_K (20) per slice,
+#: the setting measured on LIDC (bench/rca_references.py). Fewer references bias RCA low.
+RCA_K_VOLUME = 5
 Progress = Callable[[float, str], None]
 
 
@@ -152,17 +159,20 @@ def score_project(*, project: Project, device, seed: int = 0, progress: Progress
     if pool:
         weights = {k: w for k, w in policy.active_weights().items() if by_id[pool[0].pk].get(k) is not None}
         scores = {k: np.array([by_id[c.pk][k] for c in pool], dtype=np.float64) for k in weights}
-        strategy = policy.strategy if scores or policy.strategy in ("random", "diversity") else "diversity"
+        strategy = policy.strategy if scores or policy.strategy in ("random", "diversity", "typical") else "diversity"
         if scores:  # 0..1, higher first; ties and the "random" strategy keep a random order below the batch
             combined = normalise(combine(scores, weights=weights, method=policy.method) + 1e-9 * rng.random(len(pool)))
-        feats = np.stack([by_id[c.pk]["features"] for c in pool])
-        lab_feats = np.stack([by_id[d.case.pk]["features"] for d in labelled]) if labelled else None
+        # "typical" clusters the cheap image features (what the cold start and the simulation harness use:
+        # fixed, unlike the bottleneck features of a model trained on few cases); the others the bottleneck
+        key = "image_features" if strategy == "typical" else "features"
+        feats = np.stack([by_id[c.pk][key] for c in pool])
+        lab_feats = np.stack([by_id[d.case.pk][key] for d in labelled]) if labelled else None
         first = set(select_batch(scores, feats, batch=min(policy.batch, len(pool)), strategy=strategy,
                                  weights=weights, combine_method=policy.method, rng=rng,
                                  labelled_features=lab_feats).tolist())
     with transaction.atomic():
         for i, c in enumerate(pool):
-            pr = float(combined[i]) + (1.0 if i in first else 0.0)
+            pr = float(combined[i]) + (BATCH_BOOST if i in first else 0.0)
             Case.objects.filter(pk=c.pk).update(priority=pr)
         pool_index = {c.pk: i for i, c in enumerate(pool)}
         for r in results:
@@ -190,7 +200,7 @@ def _audit(project: Project, version: ModelVersion, labelled, by_id: dict, rng: 
                       for z in range(images[j].shape[0]) if targets[j][z].any()]
             rca = rca_case_slices(images[i], pred, [a for a, _ in slices], [b for _, b in slices]) if slices else 0.0
         else:
-            rca = rca_predict(images[i], pred, refs_i, refs_l).predicted_dice
+            rca = rca_predict(images[i], pred, refs_i, refs_l, k=RCA_K_VOLUME).predicted_dice
         td = float(dice(pred > 0, targets[i]))
         est.append(float(rca))
         true.append(td)

@@ -37,7 +37,7 @@ from annotation.metrics.consensus import majority_vote
 from annotation.metrics.ged import ged
 from annotation.metrics.overlap import dice
 from annotation.metrics.staple import staple
-from learning.acquisition import COLD_START_METHODS, cold_start, select_batch, typiclust
+from learning.acquisition import COLD_START_METHODS, cold_start, select_batch
 from learning.data import ArrayReader, AugmentConfig, NormConfig, TrainItem
 from learning.nets import NetConfig, bottleneck_features
 from learning.nets.prob_unet import ProbTrainConfig, ProbUNetConfig, build_prob_unet, pulaski_loss, sample, summarise_samples
@@ -455,7 +455,7 @@ def simulate_cases(
                 pick = select_batch({}, feats[: len(unl)], batch=b, strategy="diversity", rng=rng,
                                     labelled_features=feats[len(unl):])
             elif strategy == "typiclust":
-                pick = typiclust(cheap[unl], b, rng=rng, labelled=cheap[labelled])
+                pick = select_batch({}, cheap[unl], batch=b, strategy="typical", rng=rng, labelled_features=cheap[labelled])
             elif strategy == "mc_entropy":
                 ent = mc_entropy_scores(model, unl_cases, dev, config.mc_passes, seed * 1000 + rnd)
                 pick = select_batch({"entropy": ent}, None, batch=b, strategy="uncertainty", rng=rng)

@@ -43,7 +43,7 @@ export interface ModelVersion extends Omit<components["schemas"]["ModelVersion"]
 }
 
 export interface AcquisitionPolicy {
-  strategy: "uncertainty_diversity" | "uncertainty" | "diversity" | "random";
+  strategy: "uncertainty_diversity" | "uncertainty" | "diversity" | "typical" | "random";
   method: "weighted" | "borda";
   weights: Record<string, number>;
   batch: number;

@@ -44,6 +44,12 @@ def test_cold_start_then_scores_queue_and_audit(tmp_path):
     ood = {s.case_id: s.scores["ood_mahalanobis"] for s in CaseScore.objects.filter(case__in=unlabelled)}
     top = Case.objects.filter(pk__in=unlabelled).order_by("-priority").first()
     assert top.pk == max(ood, key=ood.get) and top.priority >= 1.0
+    # TypiClust on the cheap image features: a batch of 2 queued first, no score needed
+    schedule.set_policy(project=project, acquisition={"strategy": "typical", "batch": 2})
+    scoring.score_project(project=project, device=device)
+    firsts = Case.objects.filter(pk__in=unlabelled, priority__gte=scoring.BATCH_BOOST)
+    assert firsts.count() == 2
+    assert Case.objects.filter(pk__in=unlabelled, priority__lte=1.0).count() == 2
     with pytest.raises(InvalidInput, match="unknown score"):
         schedule.set_policy(project=project, acquisition={"weights": {"entropy": 1}})
     audit = BiasAudit.objects.get(pk=out["audit"])

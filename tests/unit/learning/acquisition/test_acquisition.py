@@ -97,3 +97,12 @@ def test_cold_start_methods_and_errors() -> None:
         cold_start(90, 3, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="rows for a pool of"):
         cold_start(80, 3, rng=np.random.default_rng(0), features=pts)
+
+
+def test_select_batch_typical_skips_covered_clusters() -> None:
+    pts, blob = _blobs([30, 30, 30], np.random.default_rng(4))
+    pick = select_batch({}, pts, batch=2, strategy="typical", rng=np.random.default_rng(0),
+                        labelled_features=pts[blob == 1][:3])
+    assert sorted(blob[pick]) == [0, 2]
+    with pytest.raises(ValueError, match="typical needs features"):
+        select_batch({"u": np.arange(3.0)}, None, batch=2, strategy="typical", rng=np.random.default_rng(0))

@@ -144,7 +144,7 @@ export function learningPanels(slug: string, onJob: () => void): LearningPanels 
       h("label", {}, label, h("select", { name, "aria-label": label },
         ...options.map(([v, text]) => h("option", { value: v, ...(v === value ? { selected: "" } : {}) }, text))));
     const strategy = select("strategy", "Strategy", a.strategy, [["uncertainty_diversity", "Uncertain, diverse batch"],
-      ["uncertainty", "Most uncertain"], ["diversity", "Most diverse"], ["random", "Random"]]);
+      ["uncertainty", "Most uncertain"], ["diversity", "Most diverse"], ["typical", "Typical, diverse (few labels)"], ["random", "Random"]]);
     const method = select("method", "Combine scores by", a.method, [["weighted", "weighted sum of ranks"], ["borda", "Borda rank aggregation"]]);
     const names: [string, string][] = [["mc_entropy", "MC-dropout entropy"], ["tta_variance", "TTA variance"], ["ood_mahalanobis", "OOD distance"], ["pulaski_ged", "PULASki sample diversity"], ["anatomical", "Anatomical (shape prior)"]];
     const weights = names.map(([k, label]) => h("input", { type: "number", name: `w-${k}`, min: "0", step: "0.1", value: String(a.weights[k] ?? 0),
