@@ -30,20 +30,16 @@ from bench._common import log  # noqa: E402
 from bench.uncertainty import per_case, references  # noqa: E402
 
 from annotation.metrics.overlap import dice  # noqa: E402
-from learning.quality.rca import RCA_K, rca_predict  # noqa: E402
+from learning.quality.rca import RCA_K, area_weighted, rca_predict  # noqa: E402
 from learning.simulation import SimulationConfig, default_data_path, load_cases, split_by_patient  # noqa: E402
 from learning.simulation.harness import case_slices, consensus_of, train_segmenter  # noqa: E402
 from learning.uncertainty import foreground_probability  # noqa: E402
 
 
 def case_estimate(rows: list[tuple[float, list[float]]], k: int, how: str) -> float:
-    """Area-weighted mean over a case's slices of the max (or mean) Dice over the k nearest references
-    (``learning.quality.rca.rca_case_slices``' rule; 0 when nothing was predicted)."""
-    if not rows:
-        return 0.0
-    w = np.array([a for a, _ in rows])
-    v = np.array([(np.max if how == "max" else np.mean)(d[:k]) for _, d in rows])
-    return float((w * v).sum() / w.sum())
+    """A case's estimate from the max (or mean) Dice over each predicted slice's k nearest references,
+    by ``learning.quality.rca.rca_case_slices``' rule (``area_weighted``)."""
+    return area_weighted([a for a, _ in rows], [(np.max if how == "max" else np.mean)(d[:k]) for _, d in rows])
 
 
 def run(*, data: Path, max_k: int = 60, n_refs: int = 300, seed: int = 0, threads: int = 1) -> dict[str, object]:

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from learning.quality.audit import AuditResult, GroupComparison, bias_audit, compare_groups
 from learning.quality.ood import FeatureOOD
-from learning.quality.rca import RCA_K, RCA_METRIC, RCA_TRANSFORM, RCAResult, image_features, nearest_references, rca_case_slices, rca_predict, register
+from learning.quality.rca import (
+    RCA_K,
+    RCA_METRIC,
+    RCA_TRANSFORM,
+    RCAResult,
+    area_weighted,
+    image_features,
+    middle_slice_features,
+    nearest_references,
+    rca_case_slices,
+    rca_predict,
+    register,
+)
 
 __all__ = [
     "RCA_K",
@@ -14,9 +26,11 @@ __all__ = [
     "FeatureOOD",
     "GroupComparison",
     "RCAResult",
+    "area_weighted",
     "bias_audit",
     "compare_groups",
     "image_features",
+    "middle_slice_features",
     "nearest_references",
     "rca_case_slices",
     "rca_predict",

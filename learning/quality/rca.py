@@ -28,8 +28,8 @@ from annotation.metrics.overlap import dice
 if TYPE_CHECKING:
     import SimpleITK as sitk
 
-__all__ = ["RCA_K", "RCA_METRIC", "RCA_TRANSFORM", "RCAResult", "image_features", "nearest_references", "register",
-           "rca_predict", "rca_case_slices"]
+__all__ = ["RCA_K", "RCA_METRIC", "RCA_TRANSFORM", "RCAResult", "area_weighted", "image_features", "middle_slice_features",
+           "nearest_references", "register", "rca_predict", "rca_case_slices"]
 
 #: References per estimate. RCA's estimate is the MAXIMUM Dice over the references, so too few
 #: references bias it low: on LIDC test cases (bench/RESULTS-learning.md, "RCA: references per
@@ -83,6 +83,13 @@ def image_features(image: np.ndarray, *, size: int = 8) -> np.ndarray:
         )
     v = out.ravel()
     return ((v - v.mean()) / (v.std() + 1e-6)).astype(np.float32)
+
+
+def middle_slice_features(volume: np.ndarray) -> np.ndarray:
+    """Fixed-length cheap features of a ``(Z, Y, X)`` volume of any depth: ``image_features`` of its middle
+    axial slice. The cold start, the ``typical`` acquisition strategy and the simulation harness all
+    cluster these, so what the harness measures is what the platform does."""
+    return image_features(volume[volume.shape[0] // 2])
 
 
 def nearest_references(query: np.ndarray, ref_features: np.ndarray, k: int) -> np.ndarray:
@@ -218,9 +225,13 @@ def rca_case_slices(
     if areas.sum() == 0:
         return 0.0
     rf = ref_features if ref_features is not None else np.stack([image_features(r) for r in ref_images])
-    est = []
-    for z in np.nonzero(areas)[0]:
-        r = rca_predict(image[z], pred[z], ref_images, ref_labels, k=k, ref_features=rf, **kwargs)  # type: ignore[arg-type]
-        est.append(r.predicted_dice)
-    w = areas[areas > 0].astype(np.float64)
-    return float(np.sum(np.asarray(est) * w) / w.sum())
+    est = [rca_predict(image[z], pred[z], ref_images, ref_labels, k=k, ref_features=rf, **kwargs).predicted_dice  # type: ignore[arg-type]
+           for z in np.nonzero(areas)[0]]
+    return area_weighted(areas[areas > 0], est)
+
+
+def area_weighted(areas: Sequence[float] | np.ndarray, estimates: Sequence[float] | np.ndarray) -> float:
+    """A case's estimate from its predicted slices' estimates: their mean weighted by predicted area
+    (0 when no slice has a prediction)."""
+    w = np.asarray(areas, dtype=np.float64)
+    return float(np.sum(np.asarray(estimates, dtype=np.float64) * w) / w.sum()) if w.sum() > 0 else 0.0

@@ -28,7 +28,7 @@ from learning.data import normalise as normalise_intensity
 from learning.infer import predict
 from learning.models import BiasAudit, CaseScore, ModelKind, ModelVersion
 from learning.nets import bottleneck_features
-from learning.quality import FeatureOOD, bias_audit, image_features, rca_case_slices, rca_predict
+from learning.quality import FeatureOOD, bias_audit, image_features, middle_slice_features, rca_case_slices, rca_predict
 from learning.services import pulaski, shape_prior
 from learning.services.registry import learning_state, promoted
 from learning.services.training import labelled_cases, load_version
@@ -98,12 +98,7 @@ def _score_case(case: Case, *, version: ModelVersion, device, pulaski_version: M
     return {"case_id": case.pk, "mc_entropy": float(entropy), "tta_variance": float(tta), "pulaski_ged": diversity,
             "anatomical": anatomical,
             "features": feats.astype(np.float32),
-            "image_features": _cheap_features(image), "pred": (mean >= 0.5).astype(np.uint8), "image": image}
-
-
-def _cheap_features(image: np.ndarray) -> np.ndarray:
-    """Fixed-length cheap features of any volume: those of its middle axial slice."""
-    return image_features(image[image.shape[0] // 2])
+            "image_features": middle_slice_features(image), "pred": (mean >= 0.5).astype(np.uint8), "image": image}
 
 
 def attribute_groups(cases: list[Case]) -> dict[str, np.ndarray]:
@@ -128,7 +123,7 @@ def score_project(*, project: Project, device, seed: int = 0, progress: Progress
     pool = list(Case.objects.filter(project=project, status=CaseStatus.NEW).select_related("volume")
                 .exclude(label_versions__isnull=False))
     if version is None:  # cold start, no model yet: the most typical case of each cluster of cheap image features
-        feats = np.stack([_cheap_features(open_volume(c.volume.store_url).read(0).astype(np.float32))
+        feats = np.stack([middle_slice_features(open_volume(c.volume.store_url).read(0).astype(np.float32))
                           for c in pool]) if pool else np.zeros((0, 1))
         first = set(cold_start(len(pool), min(policy.batch, len(pool)), rng=rng, features=feats,
                                method="random" if policy.strategy == "random" else "typiclust").tolist()) if pool else set()
@@ -190,17 +185,29 @@ def _audit(project: Project, version: ModelVersion, labelled, by_id: dict, rng: 
     """RCA-estimated vs true Dice of the labelled cases, compared across attribute groups."""
     images = [by_id[d.case.pk]["image"] for d in labelled]
     targets = [d.mask() for d in labelled]
+    # thin crops are estimated in 2D against every other case's outlined slices: gather those slices and
+    # their similarity features once, not once per case
+    owner: list[int] = []
+    ref_img: list[np.ndarray] = []
+    ref_lab: list[np.ndarray] = []
+    if any(im.shape[0] < 16 for im in images):
+        for j, (im, t) in enumerate(zip(images, targets)):
+            for z in np.flatnonzero(t.any(axis=(1, 2))):
+                owner.append(j)
+                ref_img.append(im[z])
+                ref_lab.append(t[z].astype(np.uint8))
+    ref_feats = np.stack([image_features(r) for r in ref_img]) if ref_img else None
     per_case, est, true = [], [], []
     for i, d in enumerate(labelled):
-        others = [j for j in range(len(labelled)) if j != i]  # RCA never sees the case's own label
         pred = by_id[d.case.pk]["pred"]
-        refs_i, refs_l = [images[j] for j in others], [targets[j].astype(np.uint8) for j in others]
-        if images[i].shape[0] < 16:  # thin crops: 2D RCA against the other cases' labelled slices
-            slices = [(images[j][z], targets[j][z].astype(np.uint8)) for j in others
-                      for z in range(images[j].shape[0]) if targets[j][z].any()]
-            rca = rca_case_slices(images[i], pred, [a for a, _ in slices], [b for _, b in slices]) if slices else 0.0
+        if images[i].shape[0] < 16:  # RCA never sees the case's own label: the others' slices only
+            keep = [s for s, j in enumerate(owner) if j != i]
+            rca = rca_case_slices(images[i], pred, [ref_img[s] for s in keep], [ref_lab[s] for s in keep],
+                                  ref_features=ref_feats[keep]) if keep else 0.0
         else:
-            rca = rca_predict(images[i], pred, refs_i, refs_l, k=RCA_K_VOLUME).predicted_dice
+            others = [j for j in range(len(labelled)) if j != i]  # RCA never sees the case's own label
+            rca = rca_predict(images[i], pred, [images[j] for j in others], [targets[j].astype(np.uint8) for j in others],
+                              k=RCA_K_VOLUME).predicted_dice
         td = float(dice(pred > 0, targets[i]))
         est.append(float(rca))
         true.append(td)

@@ -42,7 +42,7 @@ from learning.data import ArrayReader, AugmentConfig, NormConfig, TrainItem
 from learning.nets import NetConfig, bottleneck_features
 from learning.nets.prob_unet import ProbTrainConfig, ProbUNetConfig, build_prob_unet, pulaski_loss, sample, summarise_samples
 from learning.nets.shape_dae import ShapeDAEConfig, build_shape_dae, corrupt
-from learning.quality.rca import image_features
+from learning.quality.rca import middle_slice_features
 from learning.simulation.data import Case, load_cases, split_by_patient
 from learning.train import TrainConfig, load_model, train
 from learning.uncertainty import (
@@ -423,7 +423,7 @@ def simulate_cases(
             full_data_dice = float("nan")
 
     # cold start: TypiClust (by default) on cheap image features; random for the random strategy
-    cheap = np.stack([image_features(c.image[c.image.shape[0] // 2]) for c in pool])
+    cheap = np.stack([middle_slice_features(c.image) for c in pool])
     cold_rng = np.random.default_rng([seed, 3])
     method = "random" if strategy == "random" else config.cold_start
     labelled = list(cold_start(n_pool, initial, rng=cold_rng, features=cheap, method=method))

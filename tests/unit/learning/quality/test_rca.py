@@ -70,3 +70,14 @@ def test_torch_side_imports_no_simpleitk():
         "sys.exit(any(m in sys.modules for m in ('SimpleITK', 'django')))"
     )
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[4]).returncode == 0
+
+
+def test_area_weighted_and_middle_slice_features() -> None:
+    from learning.quality.rca import area_weighted, middle_slice_features
+
+    assert area_weighted([2.0, 1.0], [0.5, 0.2]) == pytest.approx(0.4)
+    assert area_weighted([], []) == 0.0
+    vol = np.zeros((5, 16, 16), np.float32)
+    vol[2, 4:12, 4:12] = 1.0
+    np.testing.assert_array_equal(middle_slice_features(vol), image_features(vol[2]))
+    assert not np.array_equal(middle_slice_features(vol), image_features(vol[1]))
