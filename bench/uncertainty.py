@@ -11,14 +11,16 @@ U-Net baseline, and a shape DAE; then on TEST patients reports:
     majority consensus): PULASki voxel variance and sample diversity, anatomical (DAE) deviation,
     MC-dropout entropy (5 passes), flip-TTA variance, each aggregated as mean and as fg_ratio;
   - RCA predicted vs true Dice (Pearson r, MAE), 2D per-slice registration (affine, Mattes MI by default)
-    to k = 3 references;
+    to k = 20 references (``learning.quality.RCA_K``);
   - a synthetic-bias experiment: segmenters trained on ONE subgroup only; the bias audit on RCA-estimated
     Dice predicts the sign of the true ΔDSC. Subgroups: LIDC's own attributes (contrast / no contrast,
     thin / thick slices; their true gaps are tiny) and a synthetic second site (half the patients'
     images rendered by another "scanner", ``learning.simulation.sites``), trained on each site
     ``--site-repeats`` times;
-  - OOD AUROC (Mahalanobis and kNN on PCA bottleneck features) for detecting failed cases (Dice < 0.5),
-    and for detecting the synthetic site's cases (the usual OOD setting: a shift in acquisition);
+  - OOD AUROC (Mahalanobis and kNN after PCA) for detecting failed cases (Dice < 0.5), for detecting
+    the synthetic site's cases (the usual OOD setting: a shift in acquisition) and for detecting failures
+    among test cases seen at both sites; Concord's features (every encoder level's pre-normalisation
+    means, ``learning.quality.EnsembleOOD``) beside the bottleneck alone;
   - each uncertainty's cost relative to one forward pass (median of repeats), every method run over
     the test slices in the same batches (``--infer-batch``).
 The LAST stdout line is one JSON object; ``speedup`` = (MC-dropout cost / one pass) / (anatomical cost
@@ -58,10 +60,27 @@ from learning.nets.prob_unet import (  # noqa: E402
     train_prob_unet,
 )
 from learning.nets.shape_dae import ShapeDAEConfig, train_shape_dae  # noqa: E402
-from learning.quality import RCA_K, RCA_METRIC, RCA_TRANSFORM, FeatureOOD, bias_audit, image_features, rca_case_slices  # noqa: E402
+from learning.quality import (  # noqa: E402
+    RCA_K,
+    RCA_METRIC,
+    RCA_TRANSFORM,
+    EnsembleOOD,
+    FeatureOOD,
+    bias_audit,
+    image_features,
+    rca_case_slices,
+)
 from learning.simulation import SimulationConfig, default_data_path, load_cases, split_by_patient  # noqa: E402
 from learning.simulation.sites import SiteShift, assign_sites, with_sites  # noqa: E402
-from learning.simulation.harness import case_features, case_slices, consensus_of, rater_stack, train_segmenter  # noqa: E402
+from learning.simulation.harness import (  # noqa: E402
+    case_features,
+    case_ood_features,
+    case_slices,
+    consensus_of,
+    predict_probs,
+    rater_stack,
+    train_segmenter,
+)
 from learning.uncertainty import (  # noqa: E402
     aggregate,
     anatomical_uncertainty,
@@ -293,25 +312,38 @@ def run(
         rca_s_per_case = rca_s / n
         log(f"RCA: r {rca_r:.3f} MAE {rca_mae:.3f} ({rca_s:.0f}s for {n} cases)")
 
-    # ---- OOD for failure detection
+    # ---- OOD for failure detection: Concord's ensemble over every encoder level's pre-normalisation
+    # statistics (learning.quality.EnsembleOOD), beside the bottleneck alone (the usual choice)
     fail = true_dice < 0.5
-    ftr = case_features(seg, train_c, dev)
-    fte = case_features(seg, test_c, dev)
-    ood = FeatureOOD(n_components=16, k=5).fit(ftr)
-    auroc = {}
-    for method in ("mahalanobis", "knn"):
-        sc = ood.score(fte, method=method)
-        auroc[method] = float(roc_auc_score(fail, sc)) if 0 < fail.sum() < n else float("nan")
-    log(f"OOD AUROC (failed = Dice < 0.5, {int(fail.sum())}/{n} failed): {auroc}")
+    ood = EnsembleOOD(n_components=16, k=5).fit(case_ood_features(seg, train_c, dev))
+    ood_b = FeatureOOD(n_components=16, k=5).fit(case_features(seg, train_c, dev))
+    fte, fte_b = case_ood_features(seg, test_c, dev), case_features(seg, test_c, dev)
+
+    def aurocs(labels: np.ndarray, feats, feats_b) -> tuple[dict[str, float], dict[str, float]]:
+        if not 0 < labels.sum() < len(labels):
+            nan = {m: float("nan") for m in ("mahalanobis", "knn")}
+            return nan, dict(nan)
+        return ({m: float(roc_auc_score(labels, ood.score(feats, method=m))) for m in ("mahalanobis", "knn")},
+                {m: float(roc_auc_score(labels, ood_b.score(feats_b, method=m))) for m in ("mahalanobis", "knn")})
+
+    auroc, auroc_b = aurocs(fail, fte, fte_b)
+    log(f"OOD AUROC (failed = Dice < 0.5, {int(fail.sum())}/{n} failed): encoder ensemble {auroc}, bottleneck {auroc_b}")
 
     # ---- a synthetic second site (learning.simulation.sites): a subgroup with a known shift
     sites = assign_sites([c.patient_id for c in cases], np.random.default_rng([seed, 11]))
     train_s = with_sites(train_c, sites, SiteShift(), np.random.default_rng([seed, 12]))
     test_s = with_sites(test_c, sites, SiteShift(), np.random.default_rng([seed, 13]))
     is_b = np.array([c.attributes["site"] == "B" for c in test_s])
-    fte_s = case_features(seg, test_s, dev)
-    auroc_shift = {m: float(roc_auc_score(is_b, ood.score(fte_s, method=m))) for m in ("mahalanobis", "knn")}
-    log(f"OOD AUROC (site-B test cases vs site A, segmenter trained on site-A-like images only): {auroc_shift}")
+    fte_s, fte_sb = case_ood_features(seg, test_s, dev), case_features(seg, test_s, dev)
+    auroc_shift, auroc_shift_b = aurocs(is_b, fte_s, fte_sb)
+    log(f"OOD AUROC (site-B test cases vs site A, segmenter trained on site-A-like images only): "
+        f"encoder ensemble {auroc_shift}, bottleneck {auroc_shift_b}")
+    # failures when a new scanner joins: the same test patients, half of them seen by site B
+    dice_s = np.array([dice((q >= 0.5).astype(np.uint8), lab) for q, lab in zip(predict_probs(seg, test_s, dev), test_l)])
+    fail_s = dice_s < 0.5
+    auroc_mixed, auroc_mixed_b = aurocs(fail_s, fte_s, fte_sb)
+    log(f"OOD AUROC (failed, test cases at two sites: {int(fail_s.sum())}/{n} failed, mean Dice site A "
+        f"{dice_s[~is_b].mean():.3f} / B {dice_s[is_b].mean():.3f}): encoder ensemble {auroc_mixed}, bottleneck {auroc_mixed_b}")
 
     # ---- synthetic bias: train on one subgroup only, audit RCA-estimated Dice per group
     def thick(c) -> str:
@@ -389,6 +421,10 @@ def run(
         "rca_registration": {"transform": rca_transform, "metric": rca_metric, "k": rca_k, "k_bias_audit": bias_rca_k},
         "ood_auroc": auroc,
         "ood_auroc_site_shift": auroc_shift,
+        "ood_auroc_failed_two_sites": auroc_mixed,
+        "ood_auroc_bottleneck": auroc_b,
+        "ood_auroc_site_shift_bottleneck": auroc_shift_b,
+        "ood_auroc_failed_two_sites_bottleneck": auroc_mixed_b,
         "failed_cases": int(fail.sum()),
         "cost_rel_forward": costs,
         "test_mean_dice": float(true_dice.mean()),

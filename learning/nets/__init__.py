@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from learning.nets.segmenter import NetConfig, bottleneck_block, bottleneck_features, build_segmenter
+from learning.nets.segmenter import NetConfig, bottleneck_block, bottleneck_features, build_segmenter, encoder_statistics
 
-__all__ = ["NetConfig", "build_segmenter", "bottleneck_block", "bottleneck_features"]
+__all__ = ["NetConfig", "build_segmenter", "bottleneck_block", "bottleneck_features", "encoder_statistics"]

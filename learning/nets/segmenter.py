@@ -1,7 +1,8 @@
-"""Configure MONAI's UNet as Concord's segmenter, and read its bottleneck features.
+"""Configure MONAI's UNet as Concord's segmenter, and read its features.
 
-Concord writes here only what MONAI lacks: early argument checks against a config, and a hook to pool
-the deepest block into a vector (for OOD distance and diversity).
+Concord writes here only what MONAI lacks: early argument checks against a config, a hook to pool the
+deepest block into a vector (for batch diversity), and hooks that pool every encoder level's
+pre-normalisation activations (for OOD distance).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from torch import nn
 
 from learning.types import JsonDict
 
-__all__ = ["NetConfig", "build_segmenter", "bottleneck_block", "bottleneck_features"]
+__all__ = ["NetConfig", "build_segmenter", "bottleneck_block", "bottleneck_features", "encoder_statistics"]
 
 _NORMS = ("instance", "batch", "none")
 
@@ -129,18 +130,29 @@ def build_segmenter(config: NetConfig) -> nn.Module:
     )
 
 
-def bottleneck_block(model: nn.Module) -> nn.Module:
-    """The deepest block of a MONAI ``UNet`` (the module at the bottom of its skip connections).
+def encoder_blocks(model: nn.Module) -> list[nn.Module]:
+    """The encoder of a MONAI ``UNet``, top to bottom: each level's down block, then the deepest block.
 
     Raises:
         ValueError: ``model`` is not a MONAI ``UNet``-shaped module.
     """
     m: nn.Module | None = getattr(model, "model", None)
     if m is None:
-        raise ValueError("bottleneck_block expects a MONAI UNet (no .model attribute)")
+        raise ValueError("expected a MONAI UNet (no .model attribute)")
+    blocks = []
     while isinstance(m, nn.Sequential) and len(m) == 3 and isinstance(m[1], SkipConnection):
+        blocks.append(m[0])
         m = m[1].submodule
-    return m
+    return [*blocks, m]
+
+
+def bottleneck_block(model: nn.Module) -> nn.Module:
+    """The deepest block of a MONAI ``UNet`` (the module at the bottom of its skip connections).
+
+    Raises:
+        ValueError: ``model`` is not a MONAI ``UNet``-shaped module.
+    """
+    return encoder_blocks(model)[-1]
 
 
 def bottleneck_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -165,3 +177,40 @@ def bottleneck_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         handle.remove()
     feats = captured[-1]
     return feats.flatten(2).mean(dim=2).float()
+
+
+_NORM_TYPES = (nn.modules.instancenorm._InstanceNorm, nn.modules.batchnorm._BatchNorm)
+
+
+def encoder_statistics(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """Run ``model`` on ``x``; per normalisation layer of the encoder, the spatial mean of its INPUT.
+
+    Why the input: instance normalisation fixes every channel's spatial mean and variance per image, so
+    features pooled after it are blind to what changes with a scanner (brightness, contrast, noise,
+    blur). The convolutions' outputs before it keep them. One vector per layer, top level first, so
+    that an OOD detector can score each level and sum (the feature ensemble of Lee et al. 2018). A
+    network without normalisation layers gives its encoder blocks' outputs instead.
+
+    Args:
+        model: a segmenter from ``build_segmenter``; its train/eval mode is left as the caller set it.
+        x: ``(B, C, *spatial)`` input on the model's device.
+
+    Returns:
+        ``L`` float32 tensors ``(B, F_l)``, ``L`` = the encoder's normalisation layers (or blocks).
+    """
+    blocks = encoder_blocks(model)
+    norms = [m for b in blocks for m in b.modules() if isinstance(m, _NORM_TYPES)]
+    captured: dict[int, torch.Tensor] = {}
+    if norms:
+        handles = [n.register_forward_hook(lambda _m, inp, _o, i=i: captured.__setitem__(i, inp[0]))
+                   for i, n in enumerate(norms)]
+    else:
+        handles = [b.register_forward_hook(lambda _m, _i, out, i=i: captured.__setitem__(i, out))
+                   for i, b in enumerate(blocks)]
+    try:
+        with torch.inference_mode():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return [captured[i].flatten(2).mean(dim=2).float() for i in sorted(captured)]

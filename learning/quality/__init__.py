@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from learning.quality.audit import AuditResult, GroupComparison, bias_audit, compare_groups
-from learning.quality.ood import FeatureOOD
+from learning.quality.ood import EnsembleOOD, FeatureOOD
 from learning.quality.rca import (
     RCA_K,
     RCA_METRIC,
@@ -23,6 +23,7 @@ __all__ = [
     "RCA_METRIC",
     "RCA_TRANSFORM",
     "AuditResult",
+    "EnsembleOOD",
     "FeatureOOD",
     "GroupComparison",
     "RCAResult",

@@ -27,8 +27,8 @@ from learning.acquisition import SCORE_NAMES, AcquisitionPolicy, cold_start, com
 from learning.data import normalise as normalise_intensity
 from learning.infer import predict
 from learning.models import BiasAudit, CaseScore, ModelKind, ModelVersion
-from learning.nets import bottleneck_features
-from learning.quality import FeatureOOD, bias_audit, image_features, middle_slice_features, rca_case_slices, rca_predict
+from learning.nets import bottleneck_features, encoder_statistics
+from learning.quality import EnsembleOOD, bias_audit, image_features, middle_slice_features, rca_case_slices, rca_predict
 from learning.services import pulaski, shape_prior
 from learning.services.registry import learning_state, promoted
 from learning.services.training import labelled_cases, load_version
@@ -95,9 +95,10 @@ def _score_case(case: Case, *, version: ModelVersion, device, pulaski_version: M
         else:
             t = torch.from_numpy(x[None, None]).float()
         feats = bottleneck_features(model.to(device), t.to(device)).cpu().numpy()[0]
+        ood_feats = [f.cpu().numpy()[0].astype(np.float32) for f in encoder_statistics(model, t.to(device))]
     return {"case_id": case.pk, "mc_entropy": float(entropy), "tta_variance": float(tta), "pulaski_ged": diversity,
             "anatomical": anatomical,
-            "features": feats.astype(np.float32),
+            "features": feats.astype(np.float32), "ood_features": ood_feats,
             "image_features": middle_slice_features(image), "pred": (mean >= 0.5).astype(np.uint8), "image": image}
 
 
@@ -145,10 +146,13 @@ def score_project(*, project: Project, device, seed: int = 0, progress: Progress
         raise errors[0]
     by_id = {r["case_id"]: r for r in results}
     train_ids = {d.case.pk for d in labelled if d.case.pk not in version.validation_cases}
-    train_feats = np.stack([by_id[i]["features"] for i in train_ids]) if len(train_ids) >= 2 else None
-    ood = FeatureOOD(n_components=8).fit(train_feats) if train_feats is not None else None
+    # Mahalanobis over every encoder level's pre-normalisation statistics (learning.quality.ood says why)
+    ood = None
+    if len(train_ids) >= 3:
+        levels = [np.stack(f) for f in zip(*(by_id[i]["ood_features"] for i in sorted(train_ids)))]
+        ood = EnsembleOOD(n_components=8).fit(levels)
     for r in results:
-        r["ood_mahalanobis"] = float(ood.score(r["features"][None])[0]) if ood else None
+        r["ood_mahalanobis"] = float(ood.score([f[None] for f in r["ood_features"]])[0]) if ood else None
     # the queue, by the project's acquisition policy: combined scores, the (diverse) top batch first
     combined, first = np.zeros(len(pool)), set()
     if pool:

@@ -39,7 +39,7 @@ from annotation.metrics.overlap import dice
 from annotation.metrics.staple import staple
 from learning.acquisition import COLD_START_METHODS, cold_start, select_batch
 from learning.data import ArrayReader, AugmentConfig, NormConfig, TrainItem
-from learning.nets import NetConfig, bottleneck_features
+from learning.nets import NetConfig, bottleneck_features, encoder_statistics
 from learning.nets.prob_unet import ProbTrainConfig, ProbUNetConfig, build_prob_unet, pulaski_loss, sample, summarise_samples
 from learning.nets.shape_dae import ShapeDAEConfig, build_shape_dae, corrupt
 from learning.quality.rca import middle_slice_features
@@ -284,6 +284,16 @@ def case_features(model: nn.Module, cases: Sequence[Case], device: torch.device)
     model.eval()
     f = torch.cat([bottleneck_features(model, x[i : i + 256].to(device)).cpu() for i in range(0, len(x), 256)]).numpy()
     return np.stack([f[owner == i].mean(0) for i in range(len(cases))])
+
+
+def case_ood_features(model: nn.Module, cases: Sequence[Case], device: torch.device) -> list[np.ndarray]:
+    """Encoder statistics per case (``learning.nets.encoder_statistics``, mean over the case's slices):
+    one ``(n, F_l)`` array per level, for ``learning.quality.EnsembleOOD``."""
+    x, owner = case_slices(cases)
+    model.eval()
+    chunks = [[f.cpu() for f in encoder_statistics(model, x[i : i + 256].to(device))] for i in range(0, len(x), 256)]
+    levels = [torch.cat(parts).numpy() for parts in zip(*chunks)]
+    return [np.stack([f[owner == i].mean(0) for i in range(len(cases))]) for f in levels]
 
 
 def mc_entropy_scores(model: nn.Module, cases: Sequence[Case], device: torch.device, passes: int, seed: int) -> np.ndarray:

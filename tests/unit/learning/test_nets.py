@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from learning.nets import NetConfig, bottleneck_block, bottleneck_features, build_segmenter
+from learning.nets import NetConfig, bottleneck_block, bottleneck_features, build_segmenter, encoder_statistics
 
 
 @pytest.mark.parametrize("dims,shape", [(2, (2, 1, 16, 16)), (3, (2, 1, 8, 16, 16))])
@@ -20,6 +20,23 @@ def test_bottleneck_features_vector():
     feats = bottleneck_features(net, torch.randn(3, 1, 8, 16, 16))
     assert feats.shape == (3, 16) and feats.dtype == torch.float32
     assert not bottleneck_block(net)._forward_hooks, "the hook is removed"
+
+
+def test_encoder_statistics_see_a_contrast_change_that_instance_norm_hides():
+    """Scaling an image's intensities moves the pre-normalisation statistics several times more than
+    the (instance-normalised) bottleneck: that is why OOD scores use them."""
+    torch.manual_seed(0)
+    net = build_segmenter(NetConfig(spatial_dims=2, channels=(4, 8, 16), strides=(2, 2), num_res_units=1)).eval()
+    x = torch.rand(2, 1, 32, 32)
+    stats, stats_scaled = encoder_statistics(net, x), encoder_statistics(net, 3.0 * x)
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.instancenorm._InstanceNorm)]
+    # one normalisation layer per encoder level (two down blocks and the bottom); none of the decoder's
+    assert [tuple(s.shape) for s in stats] == [(2, 4), (2, 8), (2, 16)] and len(norms) == 6
+    assert not any(n._forward_hooks for n in norms), "the hooks are removed"
+    moved = (stats_scaled[0] - stats[0]).abs().mean() / stats[0].abs().mean()
+    b, b_scaled = bottleneck_features(net, x), bottleneck_features(net, 3.0 * x)
+    still = (b_scaled - b).abs().mean() / b.abs().mean()
+    assert moved > 0.5 and still < 0.25 * moved
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from learning.quality import FeatureOOD, bias_audit
+from learning.quality import EnsembleOOD, FeatureOOD, bias_audit
 
 
 def test_audit_detects_known_bias() -> None:
@@ -46,3 +46,32 @@ def test_ood_shifted_features_score_higher(method: str) -> None:
     near = ood.score(rng.normal(0, 1, (50, 32)), method=method)
     far = ood.score(rng.normal(3, 1, (50, 32)), method=method)
     assert far.mean() > 2 * near.mean()
+
+
+@pytest.mark.parametrize("method", ["mahalanobis", "knn"])
+def test_ensemble_ood_finds_a_shift_seen_in_one_level_only(method: str) -> None:
+    """A shift in one of three feature levels is found; the training cases score about 0 (their own
+    distances standardise each level, a kNN distance without the case itself)."""
+    rng = np.random.default_rng(1)
+    train = [rng.normal(0, 1, (150, d)) for d in (8, 16, 4)]
+    ood = EnsembleOOD(n_components=4).fit(train)
+    near = ood.score([rng.normal(0, 1, (60, d)) for d in (8, 16, 4)], method=method)
+    shifted = [rng.normal(0, 1, (60, 8)), rng.normal(0, 1, (60, 16)) + 2.5, rng.normal(0, 1, (60, 4))]
+    far = ood.score(shifted, method=method)
+    assert abs(near.mean()) < 0.5 and far.mean() > near.mean() + 1.0
+    assert abs(ood.score(train, method=method).mean()) < 0.5 if method == "mahalanobis" else True
+    with pytest.raises(ValueError, match="fitted on 3 feature levels, got 2"):
+        ood.score(train[:2])
+    with pytest.raises(ValueError, match="same N"):
+        EnsembleOOD().fit([train[0], train[1][:10]])
+
+
+def test_knn_training_scores_leave_the_case_itself_out() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 1, (40, 6))
+    ood = FeatureOOD(n_components=6, k=1).fit(x)
+    z = ood.transform(x)
+    d = np.sqrt(((z[:, None] - z[None]) ** 2).sum(-1))
+    np.fill_diagonal(d, np.inf)
+    np.testing.assert_allclose(ood.training_scores(method="knn"), d.min(1))
+    assert np.all(ood.score(x, method="knn") == 0)
