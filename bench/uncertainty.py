@@ -2,7 +2,8 @@
 
 On LIDC nodule crops (centre 64x64, 2D slices as samples, split by patient), trains a MONAI U-Net
 segmenter (learning.train, dropout 0.1), PULASki (Sinkhorn) and the Focal-Tversky probabilistic
-U-Net baseline, and a shape DAE; then on TEST patients reports:
+U-Net baseline (2D on slices, or with ``--prob-dims 3`` on 3D patches, each test case sampled whole),
+and a shape DAE; then on TEST patients reports:
   - GED (D^2, d = 1 - IoU, d(empty, empty) = 0) and Hungarian-matched IoU between 16 samples and the
     case's non-empty rater masks (3D per case), for PULASki and the baseline; and the same per 2D slice
     with any rater's foreground against all four readers' masks, empty ones included (the convention
@@ -28,7 +29,7 @@ The LAST stdout line is one JSON object; ``speedup`` = (MC-dropout cost / one pa
 which it then need not import) and reports their figures as null. Costs on CUDA wait for the device.
 
     python bench/uncertainty.py [--data PATH] [--max-cases 360] [--seg-iterations 600] [--prob-iterations 1500]
-                                [--skip-rca] [--device cuda]
+                                [--skip-rca] [--prob-dims 3] [--device cuda]
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from bench._common import log  # noqa: E402
 
 from annotation.metrics.ged import ged, hungarian_iou  # noqa: E402
 from annotation.metrics.overlap import dice  # noqa: E402
+from learning.data import training_patches  # noqa: E402
 from learning.device import pick_device  # noqa: E402
 from learning.nets.prob_unet import (  # noqa: E402
     ProbTrainConfig,
@@ -127,6 +129,23 @@ def timed_interleaved(fns: dict, repeats: int, device: torch.device) -> dict[str
     return {k: float(np.median(v)) for k, v in ts.items()}
 
 
+def prob_samples(model, x: torch.Tensor, owner: np.ndarray, n: int, generator: torch.Generator) -> np.ndarray:
+    """``(n, S, Y, X)`` sample probabilities over the test slices ``x`` ``(S, 1, Y, X)``: by batches of
+    slices for a 2D net; for a 3D net each case as one block (padded in z to the net's divisor), one
+    latent draw per sample for the whole case."""
+    if model.config.spatial_dims == 2:
+        return sample(model, x, n, generator=generator).cpu().numpy()
+    div = model.config.divisor
+    out = []
+    for i in range(int(owner.max()) + 1):
+        block = x[owner == i, 0]
+        depth = -(-block.shape[0] // div) * div
+        pad = block[:1].min().expand(depth - block.shape[0], *block.shape[1:])
+        xb = torch.cat([block, pad])[None, None]
+        out.append(sample(model, xb, n, generator=generator)[:, 0, : block.shape[0]].cpu().numpy())
+    return np.concatenate(out, axis=1)
+
+
 def references(cases, labels, n_refs: int, rng: np.random.Generator) -> tuple[list, list, np.ndarray]:
     """RCA reference atlas: up to ``n_refs`` random labelled slices (image, consensus) and their features."""
     idx = [(i, z) for i, lab in enumerate(labels) for z in range(lab.shape[0]) if lab[z].any()]
@@ -152,6 +171,8 @@ def run(
     dae_iterations: int = 300,
     dae_seeds: int = 3,
     prob_channels: tuple[int, ...] = (8, 16, 32),
+    prob_dims: int = 2,
+    prob_patch: tuple[int, int, int] = (8, 64, 64),
     bias_iterations: int = 400,
     n_samples: int = 16,
     rca_k: int = RCA_K,
@@ -182,9 +203,16 @@ def run(
     cfg = replace(SimulationConfig(), iterations=seg_iterations)
     seg = train_segmenter(train_c, train_l, cfg, seed, dev)
     log(f"segmenter trained ({time.perf_counter() - t0:.0f}s)")
-    xtr, _ = case_slices(train_c)
-    rtr = np.concatenate([rater_stack(c.raters).transpose(1, 0, 2, 3) for c in train_c]).astype(np.uint8)
-    net = ProbUNetConfig(spatial_dims=2, channels=prob_channels, strides=(2,) * (len(prob_channels) - 1),
+    xtr, tr_owner = case_slices(train_c)
+    if prob_dims == 2:
+        xtr = xtr.numpy()
+        rtr = np.concatenate([rater_stack(c.raters).transpose(1, 0, 2, 3) for c in train_c]).astype(np.uint8)
+    else:  # 3D patches, half centred on a rater's foreground (what the platform's 3D PULASki trains on)
+        xtr, rtr = training_patches([xtr.numpy()[tr_owner == i, 0] for i in range(len(train_c))],
+                                    [c.raters for c in train_c], patch=prob_patch, n_raters=4,
+                                    rng=np.random.default_rng([seed, 3]))
+    log(f"probabilistic U-Nets train in {prob_dims}D on {len(xtr)} items of shape {xtr.shape[2:]}")
+    net = ProbUNetConfig(spatial_dims=prob_dims, channels=prob_channels, strides=(2,) * (len(prob_channels) - 1),
                          features=prob_channels[0])
     prob = {}
     for loss in ("sinkhorn", "focal_tversky"):
@@ -193,7 +221,7 @@ def run(
         # 0.02 and trains from 0.5 (both found on this data; see bench/RESULTS-learning.md)
         pnet = net if loss != "focal_tversky" else replace(net, output_prior=0.5)
         pc = ProbTrainConfig(loss=loss, iterations=prob_iterations, batch_size=8, seed=seed, net=pnet)
-        res = train_prob_unet(pc, xtr.numpy(), rtr, device=dev,
+        res = train_prob_unet(pc, xtr, rtr, device=dev,
                               progress=lambda f, d, n=loss: log(f"  {n} {f:.0%} loss {d['loss']:.3f}"))
         prob[loss] = res.model.to(dev).eval()
         log(f"{loss} prob U-Net trained in {res.elapsed_s:.0f}s")
@@ -215,7 +243,7 @@ def run(
     tta = tta_probs(seg, xd).cpu().numpy()
     anat_maps = [anatomical_uncertainty(p, d, device=dev) for d in daes]  # the DAEs' one extra pass each
     gen = torch.Generator().manual_seed(seed)
-    samples = {k: sample(m, xd, n_samples, generator=gen).cpu().numpy() for k, m in prob.items()}
+    samples = {k: prob_samples(m, xd, owner, n_samples, gen) for k, m in prob.items()}
     probs_case = per_case(p, owner, n)
     preds = [(q >= 0.5).astype(np.uint8) for q in probs_case]
     true_dice = np.array([dice(pr, lab) for pr, lab in zip(preds, test_l)])
@@ -277,12 +305,12 @@ def run(
     # clocks) hits all of them alike; medians per method
     methods = {
         "forward": fwd,
-        "prob_forward": prob_fwd,
-        "pulaski_8": lambda xb: sample(prob["sinkhorn"], xb, 8),
         "mc_dropout_5": lambda xb: mc_dropout_probs(seg, xb, n=5),
         "tta_4": lambda xb: tta_probs(seg, xb),
         "anatomical": lambda xb: anatomical_uncertainty(fwd(xb), dae, device=dev),
     }
+    if prob_dims == 2:  # a 3D net takes whole cases, not batches of slices: its cost is not comparable
+        methods |= {"prob_forward": prob_fwd, "pulaski_8": lambda xb: sample(prob["sinkhorn"], xb, 8)}
     t = timed_interleaved({k: batched(f, xd, infer_batch) for k, f in methods.items()}, repeats, dev)
     costs = {
         "forward_s": t["forward"],
@@ -290,8 +318,8 @@ def run(
         "mc_dropout_5": t["mc_dropout_5"] / t["forward"],
         "tta_4": t["tta_4"] / t["forward"],
         "anatomical": t["anatomical"] / t["forward"],
-        "pulaski_8_vs_prob_forward": t["pulaski_8"] / t["prob_forward"],
-        "pulaski_8_vs_segmenter_forward": t["pulaski_8"] / t["forward"],
+        "pulaski_8_vs_prob_forward": t["pulaski_8"] / t["prob_forward"] if prob_dims == 2 else None,
+        "pulaski_8_vs_segmenter_forward": t["pulaski_8"] / t["forward"] if prob_dims == 2 else None,
     }
     log(f"costs: {costs}")
 
@@ -433,6 +461,7 @@ def run(
         "test_slices": int(len(x)),
         "seg_iterations": seg_iterations,
         "prob_iterations": prob_iterations,
+        "prob_dims": prob_dims,
         "elapsed_s": time.perf_counter() - t0,
         "device": str(dev),
         "threads": threads,
@@ -463,6 +492,9 @@ if __name__ == "__main__":
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--prob-channels", default="8,16,32",
                     help="probabilistic U-Nets' widths, comma-separated (fcomb features = the first)")
+    ap.add_argument("--prob-dims", type=int, choices=[2, 3], default=2,
+                    help="PULASki and its baseline in 2D (slices) or 3D (patches; each test case sampled whole)")
+    ap.add_argument("--prob-patch", default="8,64,64", help="3D training patch z,y,x (with --prob-dims 3)")
     ap.add_argument("--dae-seeds", type=int, default=3, help="shape DAEs trained (seeds) for the anatomical Spearman")
     ap.add_argument("--infer-batch", type=int, default=64, help="slices per inference batch in the cost timings")
     ap.add_argument("--site-repeats", type=int, default=2,
@@ -476,5 +508,6 @@ if __name__ == "__main__":
               rca_transform=a.rca_transform, rca_metric=a.rca_metric,
               repeats=a.repeats, seed=a.seed, device=a.device, threads=a.threads, skip_rca=a.skip_rca,
               infer_batch=a.infer_batch, site_repeats=a.site_repeats, dae_seeds=a.dae_seeds,
-              prob_channels=tuple(int(c) for c in a.prob_channels.split(",")))
+              prob_channels=tuple(int(c) for c in a.prob_channels.split(",")), prob_dims=a.prob_dims,
+              prob_patch=tuple(int(c) for c in a.prob_patch.split(",")))
     print(json.dumps(res))

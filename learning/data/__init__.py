@@ -1,4 +1,5 @@
-"""Reading training data region by region: reader protocol, normalisation, patch sampling, augmentation.
+"""Reading training data region by region: reader protocol, normalisation, patch sampling, augmentation,
+multi-rater training items.
 
 Django-free: takes readers and arrays, returns tensors.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 from learning.data.augment import AugmentConfig, build_augmentation
 from learning.data.dataset import PatchDataset, PatchPlan, PatchSampler, TrainItem, make_loader
 from learning.data.foreground import ForegroundIndex, foreground_index
+from learning.data.multirater import training_patches, training_slices
 from learning.data.normalise import NormConfig, normalise, volume_stats
 from learning.data.readers import ArrayReader, VolumeReader, check_region, full_region
 from learning.data.slices import common_in_plane, pad_in_plane
@@ -31,4 +33,6 @@ __all__ = [
     "full_region",
     "common_in_plane",
     "pad_in_plane",
+    "training_patches",
+    "training_slices",
 ]

@@ -2,15 +2,20 @@
 
 PULASki (Chatterjee et al.) learns the raters' disagreement, not one consensus: each training item
 pairs N sample maps with the N raters' masks under a Sinkhorn (or Hausdorff) divergence plus the
-KL term (``learning.nets.prob_unet``). Here it trains in 2D on axial slices (the transport problems
-stay small and every rater outlines each slice), padded to one in-plane size, on the slices with
-any rater's foreground and as many without. A version is validated by the generalised energy
+KL term (``learning.nets.prob_unet``). By default it trains in 2D on axial slices (every rater
+outlines each slice), padded to one in-plane size, on the slices with any rater's foreground and as
+many without. With ``"net": {"spatial_dims": 3}`` it trains on 3D patches (``"patch"``, default
+16 x 64 x 64), half centred on a rater's foreground voxel and half anywhere, and samples a case as
+one 3D block over the requested slices: one latent draw per sample for the whole block, so a sample
+is one coherent 3D segmentation (a block larger than ``MAX_BLOCK_VOXELS`` is cut along z, every part
+with the same standard-normal draws). A version is validated by the generalised energy
 distance between 8 samples and the raters' masks of the fixed validation cases (lower is better)
 and promoted like the segmenter; the promoted version's sample diversity per case is an
 acquisition score (``pulaski_ged``).
 
 Project overrides live under ``train_config["pulaski"]`` (``ProbTrainConfig`` fields, ``net`` for
-``ProbUNetConfig``), e.g. ``{"pulaski": {"iterations": 2000, "loss": "hausdorff"}}``.
+``ProbUNetConfig``, ``patch`` for 3D), e.g. ``{"pulaski": {"iterations": 2000, "loss": "hausdorff"}}``
+or ``{"pulaski": {"net": {"spatial_dims": 3}, "patch": [16, 96, 96]}}``.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from core import jobs
 from core.errors import InvalidInput
 from core.models import Case, Job, Project
 from core.storage import open_volume
-from learning.data import NormConfig, common_in_plane, normalise, pad_in_plane
+from learning.data import NormConfig, common_in_plane, normalise, pad_in_plane, training_patches, training_slices
 from learning.models import ModelKind, ModelVersion
 from learning.nets.prob_unet import (
     ProbTrainConfig,
@@ -47,57 +52,37 @@ from learning.services.training import (
 )
 from learning.services.weights import load_weights
 
-__all__ = ["run_training", "evaluate_and_promote", "load", "case_samples", "case_diversity", "training_slices",
-           "SAMPLES", "MAX_SLICES"]
+__all__ = ["run_training", "evaluate_and_promote", "load", "case_samples", "case_diversity", "SAMPLES", "PATCH_3D",
+           "MAX_BLOCK_VOXELS"]
 
 Progress = Callable[[float, str], None]
 SAMPLES = 8  # samples per slice at validation and scoring (PULASki's cost target: <= 2x a pass at 8)
-MAX_SLICES = 4000  # training slices kept (random subset) so memory stays bounded on big projects
 _BATCH = 64  # slices per sampling call
+PATCH_3D = (16, 64, 64)  # default 3D training patch (z, y, x), voxels
+MAX_BLOCK_VOXELS = 8 * 2**20  # 3D sampling: voxels per block (8 samples x 8 Mi x 4 B = 256 MiB of output)
 
 
-def _train_config(overrides: dict, seed: int) -> ProbTrainConfig:
+def _train_config(overrides: dict, seed: int) -> tuple[ProbTrainConfig, tuple[int, int, int] | None]:
+    """The run's config and, for a 3D net, its training patch (z, y, x)."""
     # 1500 steps: on LIDC at 400 the samples had collapsed to one mask (diversity 0.005); 3000 was no
     # better than 1500 (bench/RESULTS-learning.md)
     d = {"loss": "sinkhorn", "iterations": 1500, "batch_size": 8, "seed": seed, **(overrides or {})}
     net = {"spatial_dims": 2, **(d.pop("net", None) or {})}
+    patch = d.pop("patch", None)
     try:
-        return ProbTrainConfig(**d, net=ProbUNetConfig.from_dict(net))
+        cfg = ProbTrainConfig(**d, net=ProbUNetConfig.from_dict(net))
     except (TypeError, ValueError) as e:
         raise InvalidInput(f"train_config.pulaski: {e}") from e
-
-
-def training_slices(images: list[np.ndarray], masks: list[np.ndarray], *, hw: tuple[int, int], n_raters: int,
-                    rng: np.random.Generator, max_slices: int = MAX_SLICES) -> tuple[np.ndarray, np.ndarray]:
-    """Axial training slices of several cases.
-
-    Args:
-        images: per case ``(Z, Y, X)`` normalised float32 images.
-        masks: per case ``(R, Z, Y, X)`` uint8 rater masks (R may differ between cases).
-        hw: common in-plane size (>= every case's).
-        n_raters: raters per item; a case with fewer cycles through its raters (as the LIDC papers do).
-        rng: which background slices and which subset are kept.
-        max_slices: cap on the number of slices.
-
-    Returns:
-        ``(S, 1, H, W)`` float32 images and ``(S, n_raters, H, W)`` uint8 masks: every slice with any
-        rater's foreground and as many random slices without.
-    """
-    xs, ys = [], []
-    for image, m in zip(images, masks, strict=True):
-        fg = m.any(axis=(0, 2, 3))
-        pos = np.flatnonzero(fg)
-        neg = np.flatnonzero(~fg)
-        neg = rng.choice(neg, size=min(len(neg), max(1, len(pos))), replace=False) if len(neg) else neg
-        zs = np.sort(np.concatenate([pos, neg]))
-        stack = m[np.arange(n_raters) % m.shape[0]][:, zs].transpose(1, 0, 2, 3)  # (S, N, Y, X)
-        xs.append(pad_in_plane(image[zs][:, None], hw, float(image.min())))
-        ys.append(pad_in_plane(stack, hw, 0))
-    x, y = np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.uint8)
-    if len(x) > max_slices:
-        keep = np.sort(rng.choice(len(x), size=max_slices, replace=False))
-        x, y = x[keep], y[keep]
-    return x, y
+    if cfg.net.spatial_dims == 2:
+        if patch is not None:
+            raise InvalidInput("train_config.pulaski.patch is for a 3D net (net.spatial_dims 3); 2D trains on slices")
+        return cfg, None
+    patch = PATCH_3D if patch is None else patch
+    if (not isinstance(patch, list | tuple) or len(patch) != 3
+            or not all(isinstance(v, int) and v > 0 and v % cfg.net.divisor == 0 for v in patch)):
+        raise InvalidInput(f"train_config.pulaski.patch must be 3 positive multiples of {cfg.net.divisor} "
+                           f"(the net's divisor), got {patch!r}")
+    return cfg, (int(patch[0]), int(patch[1]), int(patch[2]))
 
 
 def run_training(*, project: Project, device, job: Job | None = None, progress: Progress | None = None) -> ModelVersion:
@@ -109,19 +94,26 @@ def run_training(*, project: Project, device, job: Job | None = None, progress: 
         raise InvalidInput(f"project {project.slug}: no rater-labelled case outside the validation set; "
                            "PULASki learns from the raters' own masks")
     norm = build_config(project, data, overrides=state.train_config).normalisation
-    cfg = _train_config(state.train_config.get("pulaski", {}), seed=project.pk)
+    cfg, patch = _train_config(state.train_config.get("pulaski", {}), seed=project.pk)
     hw = common_in_plane([c.volume.shape for c, _ in train], cfg.net.divisor)
     n_raters = max(m.shape[0] for _, (m, _) in train)
     config = {"train": cfg.to_dict(), "normalisation": norm.to_dict(), "in_plane": list(hw), "n_raters": n_raters}
+    if patch is not None:
+        config["patch"] = list(patch)
     trained_on = sorted(k for _, (_, keys) in train for k in keys)
     inputs_key = inputs_key_of(config, trained_on, sorted(val))
     existing = ModelVersion.objects.filter(project=project, kind=ModelKind.PULASKI, inputs_key=inputs_key).first()
     if existing is not None:
         return existing
     images = [normalise(open_volume(c.volume.store_url).read(0), norm) for c, _ in train]
-    x, y = training_slices(images, [m for _, (m, _) in train], hw=hw, n_raters=n_raters,
-                           rng=np.random.default_rng(cfg.seed))
-    report(0.02, f"training PULASki on {len(x)} slices of {len(train)} cases, {n_raters} raters per item")
+    rng = np.random.default_rng(cfg.seed)
+    rater_stacks = [m for _, (m, _) in train]
+    if patch is None:
+        x, y = training_slices(images, rater_stacks, hw=hw, n_raters=n_raters, rng=rng)
+    else:
+        x, y = training_patches(images, rater_stacks, patch=patch, n_raters=n_raters, rng=rng)
+    items = "slices" if patch is None else f"{'x'.join(map(str, patch))} patches"
+    report(0.02, f"training PULASki on {len(x)} {items} of {len(train)} cases, {n_raters} raters per item")
     result = train_prob_unet(cfg, x, y, device=device,
                              progress=lambda f, info: report(0.02 + 0.95 * f, f"loss {info['loss']:.4f}"))
     buf = io.BytesIO()
@@ -130,7 +122,7 @@ def run_training(*, project: Project, device, job: Job | None = None, progress: 
         project=project, kind=ModelKind.PULASKI, config=config, weights=buf.getvalue(), trained_on=trained_on,
         validation_cases=sorted(val), n_labelled=len(data), job=job, inputs_key=inputs_key,
         metrics={"loss_last50": float(np.mean(result.losses[-50:])), "iterations": cfg.iterations,
-                 "elapsed_s": result.elapsed_s, "n_slices": len(x)})
+                 "elapsed_s": result.elapsed_s, ("n_slices" if patch is None else "n_patches"): len(x)})
     report(1.0, f"registered pulaski v{version.number}")
     return version
 
@@ -149,7 +141,10 @@ def load(version: ModelVersion) -> tuple[dict, ProbUNet]:
 def case_samples(image: np.ndarray, model: ProbUNet, config: dict, *, zs: np.ndarray, device,
                  n: int = SAMPLES, seed: int = 0) -> np.ndarray:
     """``(n, len(zs), Y, X)`` float32 foreground probabilities of ``n`` samples on the axial slices
-    ``zs`` of a raw ``(Z, Y, X)`` image (the U-Net features are computed once per slice batch)."""
+    ``zs`` of a raw ``(Z, Y, X)`` image (the U-Net features are computed once per slice batch, or per
+    3D block for a 3D net)."""
+    if model.config.spatial_dims == 3:
+        return _block_samples(image, model, config, zs=np.asarray(zs, dtype=np.int64), device=device, n=n, seed=seed)
     norm = NormConfig.from_dict(config["normalisation"])
     x = normalise(image[np.asarray(zs, dtype=np.int64)], norm)
     # the training size, or larger for a case larger than the training ones
@@ -160,6 +155,28 @@ def case_samples(image: np.ndarray, model: ProbUNet, config: dict, *, zs: np.nda
     out = [sample(model, xp[i:i + _BATCH].to(device), n, generator=gen).cpu() for i in range(0, len(xp), _BATCH)]
     probs = torch.cat(out, dim=1).numpy() if out else np.zeros((n, 0, *hw), np.float32)
     return probs[..., : image.shape[-2], : image.shape[-1]]
+
+
+def _block_samples(image: np.ndarray, model: ProbUNet, config: dict, *, zs: np.ndarray, device, n: int,
+                   seed: int) -> np.ndarray:
+    """3D sampling over the slab of slices ``zs`` spans: ``(n, len(zs), Y, X)``."""
+    if len(zs) == 0:
+        return np.zeros((n, 0, *image.shape[1:]), np.float32)
+    z0, z1 = int(zs.min()), int(zs.max()) + 1
+    x = normalise(image[z0:z1], NormConfig.from_dict(config["normalisation"]))
+    div = model.config.divisor
+    shape = [max(div, -(-s // div) * div) for s in x.shape]
+    x = np.pad(x, [(0, t - s) for t, s in zip(shape, x.shape)], constant_values=float(x.min()))
+    # parts of whole multiples of the divisor along z, each at most MAX_BLOCK_VOXELS (at least one divisor)
+    depth = max(div, MAX_BLOCK_VOXELS // (shape[1] * shape[2]) // div * div)
+    model = model.to(device)
+    parts = []
+    for s in range(0, shape[0], depth):
+        part = torch.from_numpy(np.ascontiguousarray(x[None, None, s:s + depth])).to(device)
+        gen = torch.Generator().manual_seed(seed)  # the same draws in every part: one latent per sample
+        parts.append(sample(model, part, n, generator=gen)[:, 0].cpu())
+    probs = torch.cat(parts, dim=1).numpy()
+    return probs[:, zs - z0, : image.shape[-2], : image.shape[-1]]
 
 
 def case_diversity(image: np.ndarray, model: ProbUNet, config: dict, *, zs: np.ndarray, device) -> float:

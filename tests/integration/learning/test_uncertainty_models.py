@@ -80,3 +80,30 @@ def test_pulaski_trains_on_raters_validates_by_ged_and_scores(celery_worker, tmp
     assert scores.count() == 7
     assert all(s.scores["pulaski_ged"] is not None and 0.0 <= s.scores["pulaski_ged"] <= 1.0 for s in scores)
     assert all(s.scores["anatomical"] is not None and s.scores["anatomical"] >= 0.0 for s in scores), [s.scores for s in scores]
+
+
+def test_pulaski_3d_trains_on_patches_and_samples_whole_blocks(tmp_path):
+    """A 3D PULASki (``net.spatial_dims`` 3): trained on 3D patches of every rater's masks, validated by
+    GED on the validation cases' outlined slices, and its samples are 3D blocks of the case's shape."""
+    from core.storage import open_volume
+
+    project, _ = _lidc_project(tmp_path, "pul3d", n_labelled=5, n_unlabelled=1)
+    pul3 = {"iterations": 15, "batch_size": 2, "patch": [8, 32, 32],
+            "net": {"spatial_dims": 3, "channels": [4, 8], "strides": [2], "num_res_units": 0}}
+    schedule.set_policy(project=project, train_config={**TINY, "pulaski": pul3})
+    device = pick_device("cpu")
+    v = trainers.train(project=project, kind=ModelKind.PULASKI, device=device)
+    assert v.config["patch"] == [8, 32, 32] and v.config["train"]["net"]["spatial_dims"] == 3
+    n_train = 5 - len(v.validation_cases)
+    assert v.metrics["n_patches"] >= 2 * n_train and "n_slices" not in v.metrics  # fg-centred + anywhere
+    out = trainers.evaluate(version=v, device=device)
+    v.refresh_from_db()
+    assert 0.0 <= v.metrics["val_ged"] <= 2.0 and out["promoted"] == (v.status == ModelStatus.PROMOTED)
+    config, model = pulaski.load(v)
+    assert model.config.spatial_dims == 3
+    case = Case.objects.select_related("volume").get(pk=v.validation_cases[0])
+    image = open_volume(case.volume.store_url).read(0)
+    zs = np.arange(1, image.shape[0])
+    probs = pulaski.case_samples(image, model, config, zs=zs, device=device)
+    assert probs.shape == (pulaski.SAMPLES, len(zs), *image.shape[1:]) and 0.0 <= probs.min() and probs.max() <= 1.0
+    assert pulaski.case_diversity(image, model, config, zs=zs, device=device) >= 0.0

@@ -1,10 +1,11 @@
-"""PULASki's training slices: every outlined slice, as many empty ones, raters cycled, padded."""
+"""Multi-rater training items: every outlined slice and as many empty ones, or 3D patches half on
+foreground; raters cycled; padded."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from learning.services.pulaski import training_slices
+from learning.data import training_patches, training_slices
 
 
 def test_slices_keep_outlined_ones_cycle_raters_and_pad() -> None:
@@ -33,3 +34,21 @@ def test_the_cap_keeps_a_random_subset() -> None:
     x, y = training_slices([np.zeros((50, 4, 4), np.float32)], [m], hw=(4, 4), n_raters=2,
                            rng=np.random.default_rng(1), max_slices=10)
     assert x.shape[0] == 10 and y.shape == (10, 2, 4, 4)
+
+
+def test_3d_patches_centre_on_foreground_cycle_raters_and_pad() -> None:
+    """Half the patches hold a rater's foreground; a case smaller than the patch is padded at the far
+    ends; raters cycle as in 2D."""
+    image = np.arange(6 * 20 * 20, dtype=np.float32).reshape(6, 20, 20)
+    m = np.zeros((2, 6, 20, 20), np.uint8)
+    m[1, 3, 15:17, 2:4] = 1  # rater 1 only, near an edge
+    x, y = training_patches([image], [m], patch=(8, 8, 8), n_raters=4, rng=np.random.default_rng(0), per_case=3)
+    assert x.shape == (6, 1, 8, 8, 8) and y.shape == (6, 4, 8, 8, 8) and y.dtype == np.uint8
+    assert sum(bool(y[i].any()) for i in range(3)) == 3  # the three foreground-centred ones
+    assert [int(y[0, r].sum()) for r in range(4)] == [0, 4, 0, 4]
+    # z: 6 slices in an 8-deep patch, padded with the image's minimum after the last slice
+    assert (x[:, 0, 6:] == image.min()).all() and (y[:, :, 6:] == 0).all()
+    # every patch is a window of the image itself
+    for i in range(len(x)):
+        z, yy, xx = np.argwhere(image == x[i, 0, 0, 0, 0])[0]
+        np.testing.assert_array_equal(x[i, 0, :6], image[:, yy:yy + 8, xx:xx + 8])
