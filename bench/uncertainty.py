@@ -146,6 +146,31 @@ def prob_samples(model, x: torch.Tensor, owner: np.ndarray, n: int, generator: t
     return np.concatenate(out, axis=1)
 
 
+def over_seeds(runs: list[dict]) -> dict[str, object]:
+    """Mean and sd over seeds of the headline figures; PULASki's wins over its baseline (lower GED)."""
+    def pick(r: dict, path: str):
+        for k in path.split("."):
+            r = r.get(k) if isinstance(r, dict) else None
+        return r
+
+    paths = ["ged_pulaski", "ged_baseline", "ged_pulaski_slices", "ged_baseline_slices",
+             "hungarian_iou_pulaski_slices", "hungarian_iou_baseline_slices", "best_spearman",
+             "spearman.tta_variance.fg_ratio", "spearman.mc_entropy.fg_ratio", "rca_pearson_r", "rca_mae",
+             "bias_sign_accuracy", "ood_auroc.knn", "ood_auroc.mahalanobis", "ood_auroc_bottleneck.knn",
+             "ood_auroc_site_shift.knn", "ood_auroc_site_shift.mahalanobis", "ood_auroc_site_shift_bottleneck.knn",
+             "ood_auroc_failed_two_sites.knn", "ood_auroc_failed_two_sites_bottleneck.knn",
+             "cost_rel_forward.anatomical", "cost_rel_forward.pulaski_8_vs_prob_forward", "test_mean_dice"]
+    out: dict[str, object] = {}
+    for path in paths:
+        v = [pick(r, path) for r in runs]
+        if all(isinstance(x, int | float) for x in v):
+            out[path] = {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0}
+    for kind in ("", "_slices"):
+        out[f"pulaski_better{kind}"] = sum(r[f"ged_pulaski{kind}"] < r[f"ged_baseline{kind}"] for r in runs)
+    out["n"] = len(runs)
+    return out
+
+
 def references(cases, labels, n_refs: int, rng: np.random.Generator) -> tuple[list, list, np.ndarray]:
     """RCA reference atlas: up to ``n_refs`` random labelled slices (image, consensus) and their features."""
     idx = [(i, z) for i, lab in enumerate(labels) for z in range(lab.shape[0]) if lab[z].any()]
@@ -462,6 +487,7 @@ def run(
         "seg_iterations": seg_iterations,
         "prob_iterations": prob_iterations,
         "prob_dims": prob_dims,
+        "seed": seed,
         "elapsed_s": time.perf_counter() - t0,
         "device": str(dev),
         "threads": threads,
@@ -488,6 +514,9 @@ if __name__ == "__main__":
     ap.add_argument("--rca-metric", choices=["mean_squares", "mutual_information"], default=RCA_METRIC)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, default=1,
+                    help="run seeds seed .. seed+N-1 (split, models, draws); the last line adds mean, sd and, for "
+                         "PULASki vs its baseline, the seeds where PULASki is better")
     ap.add_argument("--device", default=None)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--prob-channels", default="8,16,32",
@@ -502,12 +531,15 @@ if __name__ == "__main__":
     ap.add_argument("--skip-rca", action="store_true",
                     help="leave out RCA and the synthetic-bias audit (CPU registration); their figures are null")
     a = ap.parse_args()
-    res = run(data=a.data, max_cases=a.max_cases, seg_iterations=a.seg_iterations, prob_iterations=a.prob_iterations,
-              dae_iterations=a.dae_iterations, bias_iterations=a.bias_iterations, n_samples=a.samples, rca_k=a.rca_k,
-              bias_rca_k=a.bias_rca_k,
-              rca_transform=a.rca_transform, rca_metric=a.rca_metric,
-              repeats=a.repeats, seed=a.seed, device=a.device, threads=a.threads, skip_rca=a.skip_rca,
-              infer_batch=a.infer_batch, site_repeats=a.site_repeats, dae_seeds=a.dae_seeds,
-              prob_channels=tuple(int(c) for c in a.prob_channels.split(",")), prob_dims=a.prob_dims,
-              prob_patch=tuple(int(c) for c in a.prob_patch.split(",")))
+    kwargs = dict(data=a.data, max_cases=a.max_cases, seg_iterations=a.seg_iterations,
+                  prob_iterations=a.prob_iterations, dae_iterations=a.dae_iterations,
+                  bias_iterations=a.bias_iterations, n_samples=a.samples, rca_k=a.rca_k, bias_rca_k=a.bias_rca_k,
+                  rca_transform=a.rca_transform, rca_metric=a.rca_metric, repeats=a.repeats, device=a.device,
+                  threads=a.threads, skip_rca=a.skip_rca, infer_batch=a.infer_batch, site_repeats=a.site_repeats,
+                  dae_seeds=a.dae_seeds, prob_channels=tuple(int(c) for c in a.prob_channels.split(",")),
+                  prob_dims=a.prob_dims, prob_patch=tuple(int(c) for c in a.prob_patch.split(",")))
+    runs = [run(seed=a.seed + i, **kwargs) for i in range(a.seeds)]
+    for r in runs[:-1]:
+        print(json.dumps(r))  # every seed's figures; the last line is the last seed's, with the summary
+    res = runs[-1] if a.seeds == 1 else {**runs[-1], "seeds": [r["seed"] for r in runs], "over_seeds": over_seeds(runs)}
     print(json.dumps(res))
