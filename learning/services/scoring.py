@@ -38,6 +38,9 @@ from learning.uncertainty import aggregate, predictive_entropy, volume_tta_probs
 __all__ = ["score_project", "attribute_groups", "MC_PASSES"]
 
 MC_PASSES = 5
+#: Slices (evenly spaced) whose 2D network features are averaged into a case's diversity and OOD
+#: features: the middle slice alone can miss what makes a volume unusual (the harness averages all).
+FEATURE_SLICES = 8
 #: Added to the priority of the selected batch: combined scores lie in 0..1, so with a boost of 1 a
 #: case left out of a diverse batch with combined score 1 tied a batch case scored 0.
 BATCH_BOOST = 2.0
@@ -87,15 +90,15 @@ def _score_case(case: Case, *, version: ModelVersion, device, pulaski_version: M
     x = normalise_intensity(image, config.normalisation)
     model.eval()
     with torch.inference_mode():
-        if config.spatial_dims == 2:
-            z = image.shape[0] // 2
+        if config.spatial_dims == 2:  # up to FEATURE_SLICES evenly spaced slices (with their context), averaged
+            zs = np.unique(np.linspace(0, image.shape[0] - 1, min(FEATURE_SLICES, image.shape[0])).round().astype(int))
             k = config.context_slices // 2
-            planes = [x[min(max(z + d, 0), image.shape[0] - 1)] for d in range(-k, k + 1)]
-            t = torch.from_numpy(np.stack(planes)[None]).float()
+            stacks = [[x[min(max(z + d, 0), image.shape[0] - 1)] for d in range(-k, k + 1)] for z in zs]
+            t = torch.from_numpy(np.stack([np.stack(planes) for planes in stacks])).float()
         else:
             t = torch.from_numpy(x[None, None]).float()
-        feats = bottleneck_features(model.to(device), t.to(device)).cpu().numpy()[0]
-        ood_feats = [f.cpu().numpy()[0].astype(np.float32) for f in encoder_statistics(model, t.to(device))]
+        feats = bottleneck_features(model.to(device), t.to(device)).mean(0).cpu().numpy()
+        ood_feats = [f.mean(0).cpu().numpy().astype(np.float32) for f in encoder_statistics(model, t.to(device))]
     return {"case_id": case.pk, "mc_entropy": float(entropy), "tta_variance": float(tta), "pulaski_ged": diversity,
             "anatomical": anatomical,
             "features": feats.astype(np.float32), "ood_features": ood_feats,
