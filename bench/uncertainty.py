@@ -156,7 +156,7 @@ def over_seeds(runs: list[dict]) -> dict[str, object]:
     paths = ["ged_pulaski", "ged_baseline", "ged_pulaski_slices", "ged_baseline_slices",
              "hungarian_iou_pulaski_slices", "hungarian_iou_baseline_slices", "best_spearman",
              "spearman.tta_variance.fg_ratio", "spearman.mc_entropy.fg_ratio", "rca_pearson_r", "rca_mae",
-             "bias_sign_accuracy", "ood_auroc.knn", "ood_auroc.mahalanobis", "ood_auroc_bottleneck.knn",
+             "bias_sign_accuracy", "bias_sign_accuracy_significant_true_gaps", "ood_auroc.knn", "ood_auroc.mahalanobis", "ood_auroc_bottleneck.knn",
              "ood_auroc_site_shift.knn", "ood_auroc_site_shift.mahalanobis", "ood_auroc_site_shift_bottleneck.knn",
              "ood_auroc_failed_two_sites.knn", "ood_auroc_failed_two_sites_bottleneck.knn",
              "cost_rel_forward.anatomical", "cost_rel_forward.pulaski_8_vs_prob_forward", "test_mean_dice"]
@@ -447,6 +447,9 @@ def run(
     sign_acc = sign_accuracy(bias)
     sign_acc_site = sign_accuracy([b for b in bias if b["attribute"] == "site"])
     sign_acc_real = sign_accuracy([b for b in bias if b["attribute"] != "site"])
+    # where the true gap is itself significant there is a bias to find; elsewhere the sign is a coin toss
+    real_gaps = [b for b in bias if b["true_p"] is not None and b["true_p"] < 0.05]
+    sign_acc_gaps = sign_accuracy(real_gaps)
 
     best_corr = max((v for d in corr.values() for v in d.values()), default=float("nan"))
     return {
@@ -469,6 +472,9 @@ def run(
         "bias_sign_accuracy": sign_acc,
         "bias_sign_accuracy_synthetic_site": sign_acc_site,
         "bias_sign_accuracy_real_attributes": sign_acc_real,
+        "bias_sign_accuracy_significant_true_gaps": sign_acc_gaps,
+        "bias_significant_true_gaps": None if skip_rca else len(real_gaps),
+        "bias_significant_true_gaps_flagged": None if skip_rca else sum(b["est_p"] < 0.05 and b["sign_match"] for b in real_gaps),
         "bias_experiments": None if skip_rca else bias,
         "skip_rca": skip_rca,
         "rca_registration": {"transform": rca_transform, "metric": rca_metric, "k": rca_k, "k_bias_audit": bias_rca_k},
