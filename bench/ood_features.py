@@ -82,7 +82,9 @@ def run(*, data: Path, splits: int = 3, max_cases: int = 360, iterations: int = 
             res[task] = {}
             for name, (ood, feats_of) in models.items():
                 f = feats_of(seg, task_cases, dev)
-                res[task][name] = {m: float(roc_auc_score(labels, ood.score(f, method=m))) for m in METHODS}
+                one_class = not 0 < labels.sum() < len(labels)  # e.g. no validation case failed
+                res[task][name] = {m: float("nan") if one_class else float(roc_auc_score(labels, ood.score(f, method=m)))
+                                   for m in METHODS}
         per_split.append(res)
         log(f"split {s}: {len(fit_c)} fit / {len(val_c)} validation cases; {json.dumps(res)} "
             f"({time.perf_counter() - t0:.0f}s)")

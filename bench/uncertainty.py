@@ -140,7 +140,7 @@ def prob_samples(model, x: torch.Tensor, owner: np.ndarray, n: int, generator: t
     for i in range(int(owner.max()) + 1):
         block = x[owner == i, 0]
         depth = -(-block.shape[0] // div) * div
-        pad = block[:1].min().expand(depth - block.shape[0], *block.shape[1:])
+        pad = block.min().expand(depth - block.shape[0], *block.shape[1:])  # the case's minimum, as in training
         xb = torch.cat([block, pad])[None, None]
         out.append(sample(model, xb, n, generator=generator)[:, 0, : block.shape[0]].cpu().numpy())
     return np.concatenate(out, axis=1)

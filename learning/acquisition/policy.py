@@ -16,7 +16,8 @@ __all__ = ["SCORE_NAMES", "METHODS", "AcquisitionPolicy"]
 
 #: Per-case scores the platform computes (higher = more worth labelling): MC-dropout predictive
 #: entropy (5 passes; MONAI Label's epistemic strategy), flip test-time-augmentation variance, the
-#: Mahalanobis distance of the case's bottleneck features to the training cases (OOD), and the
+#: Mahalanobis distance of the case's encoder statistics to the training cases' (OOD: per level,
+#: standardised by the training cases' own distances and averaged, so it can be negative), the
 #: promoted PULASki model's sample diversity (mean pairwise 1 - IoU of 8 samples; only once a
 #: PULASki version is promoted: a score that is not there weighs nothing), and anatomically-aware
 #: uncertainty (deviation of the prediction from the promoted shape prior's reconstruction of it).

@@ -40,26 +40,28 @@ def training_patches(images: list[np.ndarray], masks: list[np.ndarray], *, patch
         n_raters: raters per item; a case with fewer cycles through its raters.
         rng: patch centres and the subset kept.
         per_case: patches centred on a random voxel of any rater's foreground (none if the raters left
-            the case empty), and as many centred anywhere.
+            the case empty), and as many centred anywhere (one for an empty case).
         max_patches: cap on the number of patches.
 
     Returns:
         ``(P, 1, *patch)`` float32 images and ``(P, n_raters, *patch)`` uint8 masks.
     """
-    xs, ys = [], []
-    for image, m in zip(images, masks, strict=True):
+    # centres first (the same draws as cutting case by case), the cap on centres, then the windows:
+    # cutting every patch before the cap would hold gigabytes on a big project
+    centres: list[tuple[int, np.ndarray]] = []
+    for j, (image, m) in enumerate(zip(images, masks, strict=True)):
         fg = np.argwhere(m.any(axis=0))
-        centres = list(fg[rng.choice(len(fg), size=per_case)]) if len(fg) else []
-        centres += [rng.integers(0, image.shape) for _ in range(max(1, len(centres)))]
-        stack = m[np.arange(n_raters) % m.shape[0]]
-        for c in centres:
-            xs.append(_window(image, c, patch, float(image.min()))[None])
-            ys.append(_window(stack, c, patch, 0))
-    x, y = np.stack(xs).astype(np.float32), np.stack(ys).astype(np.uint8)
-    if len(x) > max_patches:
-        keep = np.sort(rng.choice(len(x), size=max_patches, replace=False))
-        x, y = x[keep], y[keep]
-    return x, y
+        on_fg = list(fg[rng.choice(len(fg), size=per_case)]) if len(fg) else []
+        centres += [(j, c) for c in on_fg]
+        centres += [(j, rng.integers(0, image.shape)) for _ in range(max(1, len(on_fg)))]
+    if len(centres) > max_patches:
+        centres = [centres[i] for i in np.sort(rng.choice(len(centres), size=max_patches, replace=False))]
+    xs, ys = [], []
+    for j, c in centres:
+        image, m = images[j], masks[j]
+        xs.append(_window(image, c, patch, float(image.min()))[None])
+        ys.append(_window(m[np.arange(n_raters) % m.shape[0]], c, patch, 0))
+    return np.stack(xs).astype(np.float32), np.stack(ys).astype(np.uint8)
 
 
 def training_slices(images: list[np.ndarray], masks: list[np.ndarray], *, hw: tuple[int, int], n_raters: int,

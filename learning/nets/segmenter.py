@@ -200,17 +200,19 @@ def encoder_statistics(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     """
     blocks = encoder_blocks(model)
     norms = [m for b in blocks for m in b.modules() if isinstance(m, _NORM_TYPES)]
-    captured: dict[int, torch.Tensor] = {}
+    captured: dict[int, torch.Tensor] = {}  # pooled at once: full activations of a volume are large
+
+    def keep(i: int, t: torch.Tensor) -> None:
+        captured[i] = t.flatten(2).mean(dim=2).float()
+
     if norms:
-        handles = [n.register_forward_hook(lambda _m, inp, _o, i=i: captured.__setitem__(i, inp[0]))
-                   for i, n in enumerate(norms)]
+        handles = [n.register_forward_hook(lambda _m, inp, _o, i=i: keep(i, inp[0])) for i, n in enumerate(norms)]
     else:
-        handles = [b.register_forward_hook(lambda _m, _i, out, i=i: captured.__setitem__(i, out))
-                   for i, b in enumerate(blocks)]
+        handles = [b.register_forward_hook(lambda _m, _i, out, i=i: keep(i, out)) for i, b in enumerate(blocks)]
     try:
         with torch.inference_mode():
             model(x)
     finally:
         for h in handles:
             h.remove()
-    return [captured[i].flatten(2).mean(dim=2).float() for i in sorted(captured)]
+    return [captured[i] for i in sorted(captured)]

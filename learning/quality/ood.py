@@ -3,11 +3,12 @@
 Why: a case unlike anything the model was trained on is likely to fail and is worth labelling; the
 distance needs no labels and one forward pass. Mahalanobis distance (Lee et al. 2018: one Gaussian over
 the training features) and the mean Euclidean distance to the k nearest training cases (Sun et al.
-2022), both after whitened PCA. ``EnsembleOOD`` scores several feature levels and sums their
+2022), both after whitened PCA. ``EnsembleOOD`` scores several feature levels and averages their
 standardised distances (Lee et al.'s feature ensemble, equal weights: no outlier data to fit weights
 on); Concord feeds it ``learning.nets.encoder_statistics``, every encoder level's pre-normalisation
-means. Chosen on a validation split of LIDC training patients against the bottleneck alone: a
-scanner shift was found with AUROC 0.91 (kNN, 3 splits) against 0.62.
+means. Chosen on validation splits of LIDC training patients against the bottleneck alone
+(``bench/ood_features.py``: 16 components, all slices): a synthetic scanner shift was found with
+AUROC 0.91 (kNN) / 0.87 (Mahalanobis) against 0.59 / 0.56.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class FeatureOOD:
             return np.sqrt(np.einsum("ij,jk,ik->i", d, self._prec, d))
         dist = np.sqrt(((z[:, None, :] - self._train[None]) ** 2).sum(-1))
         first = 1 if leave_out_self else 0
-        k = min(self.k, dist.shape[1] - first)
+        k = min(self.k, dist.shape[1] - 1)  # the same k for training and new cases
         return np.sort(dist, axis=1)[:, first : first + k].mean(1)
 
 
@@ -116,5 +117,9 @@ class EnsembleOOD:
         total = 0.0
         for ood, f in zip(self._levels, levels):
             ref = ood.training_scores(method=method)
-            total = total + (ood.score(f, method=method) - ref.mean()) / max(float(ref.std()), 1e-12)
+            # the spread floored at a tenth of the mean: with few training cases their own Mahalanobis
+            # distances (to a Gaussian fitted on them) are all alike, and their sd near 0 would blow
+            # the score up; the floor then scores by the ratio to the typical training distance
+            scale = max(float(ref.std()), 0.1 * float(ref.mean()), 1e-12)
+            total = total + (ood.score(f, method=method) - ref.mean()) / scale
         return np.asarray(total, dtype=np.float64) / len(self._levels)

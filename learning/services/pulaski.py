@@ -7,8 +7,10 @@ outlines each slice), padded to one in-plane size, on the slices with any rater'
 many without. With ``"net": {"spatial_dims": 3}`` it trains on 3D patches (``"patch"``, default
 16 x 64 x 64), half centred on a rater's foreground voxel and half anywhere, and samples a case as
 one 3D block over the requested slices: one latent draw per sample for the whole block, so a sample
-is one coherent 3D segmentation (a block larger than ``MAX_BLOCK_VOXELS`` is cut along z, every part
-with the same standard-normal draws). A version is validated by the generalised energy
+is one coherent 3D segmentation. A block larger than ``MAX_BLOCK_VOXELS`` is cut along z into parts
+without overlap; every part reuses the same standard-normal draws, but its prior (mean and scale of
+the latent) comes from that part alone, so a sample's latent can differ between parts and seams can
+show at the cuts. A version is validated by the generalised energy
 distance between 8 samples and the raters' masks of the fixed validation cases (lower is better)
 and promoted like the segmenter; the promoted version's sample diversity per case is an
 acquisition score (``pulaski_ged``).
@@ -173,7 +175,7 @@ def _block_samples(image: np.ndarray, model: ProbUNet, config: dict, *, zs: np.n
     parts = []
     for s in range(0, shape[0], depth):
         part = torch.from_numpy(np.ascontiguousarray(x[None, None, s:s + depth])).to(device)
-        gen = torch.Generator().manual_seed(seed)  # the same draws in every part: one latent per sample
+        gen = torch.Generator().manual_seed(seed)  # the same standard-normal draws in every part
         parts.append(sample(model, part, n, generator=gen)[:, 0].cpu())
     probs = torch.cat(parts, dim=1).numpy()
     return probs[:, zs - z0, : image.shape[-2], : image.shape[-1]]

@@ -66,3 +66,14 @@ def test_build_segmenter_rejects_non_config():
 def test_net_config_round_trip():
     c = NetConfig(spatial_dims=2, in_channels=3, channels=(4, 8), strides=(2,), dropout=0.1)
     assert NetConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+
+
+def test_encoder_statistics_without_normalisation_pool_the_encoder_blocks():
+    """A net without normalisation layers gives its encoder blocks' pooled outputs; the last is the
+    bottleneck's."""
+    torch.manual_seed(0)
+    net = build_segmenter(NetConfig(spatial_dims=2, channels=(4, 8, 16), strides=(2, 2), norm="none")).eval()
+    x = torch.rand(3, 1, 16, 16)
+    stats = encoder_statistics(net, x)
+    assert [tuple(s.shape) for s in stats] == [(3, 4), (3, 8), (3, 16)]
+    torch.testing.assert_close(stats[-1], bottleneck_features(net, x))

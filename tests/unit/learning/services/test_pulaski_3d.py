@@ -1,4 +1,4 @@
-"""PULASki in 3D: one latent draw per sample across the parts of a large block; the patch must fit the net."""
+"""PULASki in 3D: the same standard-normal draws in every part of a large block; the patch must fit the net."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 def test_3d_sampling_one_latent_per_sample_across_blocks(monkeypatch) -> None:
     """A 3D net samples the slab of the requested slices as one block; cut into parts (a small block
-    limit), every part starts from the same draws, so each sample keeps one latent across parts."""
+    limit), every part starts from the same standard-normal draws (each part's prior scales them)."""
     import torch
 
     from learning.nets.prob_unet import ProbUNetConfig, build_prob_unet
