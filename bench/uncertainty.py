@@ -58,6 +58,7 @@ from learning.nets.prob_unet import (  # noqa: E402
     ProbTrainConfig,
     ProbUNetConfig,
     sample,
+    sample_volume,
     summarise_samples,
     train_prob_unet,
 )
@@ -131,19 +132,13 @@ def timed_interleaved(fns: dict, repeats: int, device: torch.device) -> dict[str
 
 def prob_samples(model, x: torch.Tensor, owner: np.ndarray, n: int, generator: torch.Generator) -> np.ndarray:
     """``(n, S, Y, X)`` sample probabilities over the test slices ``x`` ``(S, 1, Y, X)``: by batches of
-    slices for a 2D net; for a 3D net each case as one block (padded in z to the net's divisor), one
-    latent draw per sample for the whole case."""
+    slices for a 2D net; for a 3D net each case as one block (``sample_volume``, never cut), one latent
+    draw per sample for the whole case."""
     if model.config.spatial_dims == 2:
         return sample(model, x, n, generator=generator).cpu().numpy()
-    div = model.config.divisor
-    out = []
-    for i in range(int(owner.max()) + 1):
-        block = x[owner == i, 0]
-        depth = -(-block.shape[0] // div) * div
-        pad = block.min().expand(depth - block.shape[0], *block.shape[1:])  # the case's minimum, as in training
-        xb = torch.cat([block, pad])[None, None]
-        out.append(sample(model, xb, n, generator=generator)[:, 0, : block.shape[0]].cpu().numpy())
-    return np.concatenate(out, axis=1)
+    blocks = [x[owner == i, 0].cpu().numpy() for i in range(int(owner.max()) + 1)]
+    return np.concatenate([sample_volume(model, b, n, generator=generator, device=x.device, max_voxels=sys.maxsize)
+                           for b in blocks], axis=1)
 
 
 def over_seeds(runs: list[dict]) -> dict[str, object]:

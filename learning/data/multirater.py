@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from learning.data.dataset import _axis_window
 from learning.data.slices import pad_in_plane
 
 __all__ = ["training_slices", "training_patches", "MAX_SLICES", "PATCHES_PER_CASE"]
@@ -20,10 +21,8 @@ PATCHES_PER_CASE = 8  # 3D: foreground-centred patches per case (and as many any
 def _window(image: np.ndarray, centre: np.ndarray, patch: tuple[int, ...], value: float) -> np.ndarray:
     """The ``patch``-sized window of ``image`` (leading axes kept) centred near ``centre``, kept inside
     the image where it fits and padded with ``value`` at the far ends where it does not."""
-    spatial = image.shape[-3:]
-    starts = [int(min(max(c - p // 2, 0), max(n - p, 0))) for c, p, n in zip(centre, patch, spatial)]
-    sl = tuple(slice(s, s + p) for s, p in zip(starts, patch))
-    w = image[(..., *sl)]
+    bounds = [_axis_window(int(c), p, n) for c, p, n in zip(centre, patch, image.shape[-3:])]
+    w = image[(..., *(slice(a, b) for a, b in bounds))]
     pad = [(0, 0)] * (w.ndim - 3) + [(0, p - n) for p, n in zip(patch, w.shape[-3:])]
     return np.pad(w, pad, constant_values=value)
 

@@ -48,6 +48,7 @@ __all__ = [
     "ProbUNet",
     "build_prob_unet",
     "sample",
+    "sample_volume",
     "SampleSummary",
     "summarise_samples",
     "sinkhorn_divergence",
@@ -309,6 +310,39 @@ def sample(
         z = mu + sigma * eps.to(mu.device)  # (n, B, L)
         out = model.decode_many(feats, z)
     return out.float() if logits else torch.sigmoid(out).float()
+
+
+def sample_volume(
+    model: ProbUNet,
+    volume: np.ndarray,
+    n: int,
+    *,
+    generator: torch.Generator,
+    device: torch.device,
+    max_voxels: int,
+) -> np.ndarray:
+    """Draw ``n`` segmentations of one normalised ``(Z, Y, X)`` volume with a 3D net, as one block.
+
+    The volume is padded at the far ends with its minimum to multiples of the net's divisor. One
+    block means one latent draw per sample for the whole volume; a block over ``max_voxels`` is cut
+    along z into parts without overlap (each at least one divisor deep), every part starting from the
+    generator's state at the call (the same standard-normal draws; each part's prior scales them).
+
+    Returns:
+        ``(n, Z, Y, X)`` float32 foreground probabilities.
+    """
+    div = model.config.divisor
+    shape = [-(-s // div) * div for s in volume.shape]
+    x = np.pad(volume, [(0, t - s) for t, s in zip(shape, volume.shape)], constant_values=float(volume.min()))
+    depth = max(div, max_voxels // (shape[1] * shape[2]) // div * div)
+    start = generator.get_state()
+    parts = []
+    for z in range(0, shape[0], depth):
+        generator.set_state(start)
+        part = torch.from_numpy(np.ascontiguousarray(x[None, None, z : z + depth], dtype=np.float32)).to(device)
+        parts.append(sample(model, part, n, generator=generator)[:, 0].cpu())
+    z, y, xx = volume.shape
+    return torch.cat(parts, dim=1).numpy()[:, :z, :y, :xx]
 
 
 @dataclass(frozen=True)

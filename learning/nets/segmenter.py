@@ -18,7 +18,8 @@ from torch import nn
 
 from learning.types import JsonDict
 
-__all__ = ["NetConfig", "build_segmenter", "bottleneck_block", "bottleneck_features", "encoder_statistics"]
+__all__ = ["NetConfig", "build_segmenter", "bottleneck_block", "bottleneck_features", "encoder_statistics",
+           "bottleneck_and_statistics"]
 
 _NORMS = ("instance", "batch", "none")
 
@@ -168,18 +169,39 @@ def bottleneck_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     Returns:
         ``(B, F)`` float32 features, ``F`` = the last entry of ``channels``.
     """
-    captured: list[torch.Tensor] = []
-    handle = bottleneck_block(model).register_forward_hook(lambda _m, _i, out: captured.append(out))
+    return _pooled_forward(model, x, [(bottleneck_block(model), False)])[0]
+
+
+_NORM_TYPES = (nn.modules.instancenorm._InstanceNorm, nn.modules.batchnorm._BatchNorm)
+
+
+def _statistics_taps(model: nn.Module) -> list[tuple[nn.Module, bool]]:
+    """Where ``encoder_statistics`` reads: the inputs of the encoder's normalisation layers, or the
+    encoder blocks' outputs in a network without them."""
+    blocks = encoder_blocks(model)
+    norms = [m for b in blocks for m in b.modules() if isinstance(m, _NORM_TYPES)]
+    return [(n, True) for n in norms] if norms else [(b, False) for b in blocks]
+
+
+def _pooled_forward(model: nn.Module, x: torch.Tensor, taps: list[tuple[nn.Module, bool]]) -> list[torch.Tensor]:
+    """One forward pass of ``model`` on ``x``; per tap ``(module, read_input)`` the module's input (or
+    output) averaged over space, ``(B, C)`` float32. Pooled in the hook: a volume's full activations
+    are large."""
+    captured: dict[int, torch.Tensor] = {}
+
+    def keep(i: int, t: torch.Tensor) -> None:
+        captured[i] = t.flatten(2).mean(dim=2).float()
+
+    handles = [m.register_forward_hook(lambda _m, inp, out, i=i, read_input=read_input:
+                                       keep(i, inp[0] if read_input else out))
+               for i, (m, read_input) in enumerate(taps)]
     try:
         with torch.inference_mode():
             model(x)
     finally:
-        handle.remove()
-    feats = captured[-1]
-    return feats.flatten(2).mean(dim=2).float()
-
-
-_NORM_TYPES = (nn.modules.instancenorm._InstanceNorm, nn.modules.batchnorm._BatchNorm)
+        for h in handles:
+            h.remove()
+    return [captured[i] for i in range(len(taps))]
 
 
 def encoder_statistics(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
@@ -188,8 +210,8 @@ def encoder_statistics(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     Why the input: instance normalisation fixes every channel's spatial mean and variance per image, so
     features pooled after it are blind to what changes with a scanner (brightness, contrast, noise,
     blur). The convolutions' outputs before it keep them. One vector per layer, top level first, so
-    that an OOD detector can score each level and sum (the feature ensemble of Lee et al. 2018). A
-    network without normalisation layers gives its encoder blocks' outputs instead.
+    that an OOD detector can score each level and average them (the feature ensemble of Lee et al.
+    2018). A network without normalisation layers gives its encoder blocks' outputs instead.
 
     Args:
         model: a segmenter from ``build_segmenter``; its train/eval mode is left as the caller set it.
@@ -198,21 +220,10 @@ def encoder_statistics(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     Returns:
         ``L`` float32 tensors ``(B, F_l)``, ``L`` = the encoder's normalisation layers (or blocks).
     """
-    blocks = encoder_blocks(model)
-    norms = [m for b in blocks for m in b.modules() if isinstance(m, _NORM_TYPES)]
-    captured: dict[int, torch.Tensor] = {}  # pooled at once: full activations of a volume are large
+    return _pooled_forward(model, x, _statistics_taps(model))
 
-    def keep(i: int, t: torch.Tensor) -> None:
-        captured[i] = t.flatten(2).mean(dim=2).float()
 
-    if norms:
-        handles = [n.register_forward_hook(lambda _m, inp, _o, i=i: keep(i, inp[0])) for i, n in enumerate(norms)]
-    else:
-        handles = [b.register_forward_hook(lambda _m, _i, out, i=i: keep(i, out)) for i, b in enumerate(blocks)]
-    try:
-        with torch.inference_mode():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return [captured[i] for i in sorted(captured)]
+def bottleneck_and_statistics(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """``bottleneck_features`` and ``encoder_statistics`` of ``x`` from one forward pass."""
+    pooled = _pooled_forward(model, x, [(bottleneck_block(model), False), *_statistics_taps(model)])
+    return pooled[0], pooled[1:]

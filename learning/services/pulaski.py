@@ -41,6 +41,7 @@ from learning.nets.prob_unet import (
     ProbUNetConfig,
     build_prob_unet,
     sample,
+    sample_volume,
     summarise_samples,
     train_prob_unet,
 )
@@ -166,19 +167,9 @@ def _block_samples(image: np.ndarray, model: ProbUNet, config: dict, *, zs: np.n
         return np.zeros((n, 0, *image.shape[1:]), np.float32)
     z0, z1 = int(zs.min()), int(zs.max()) + 1
     x = normalise(image[z0:z1], NormConfig.from_dict(config["normalisation"]))
-    div = model.config.divisor
-    shape = [max(div, -(-s // div) * div) for s in x.shape]
-    x = np.pad(x, [(0, t - s) for t, s in zip(shape, x.shape)], constant_values=float(x.min()))
-    # parts of whole multiples of the divisor along z, each at most MAX_BLOCK_VOXELS (at least one divisor)
-    depth = max(div, MAX_BLOCK_VOXELS // (shape[1] * shape[2]) // div * div)
-    model = model.to(device)
-    parts = []
-    for s in range(0, shape[0], depth):
-        part = torch.from_numpy(np.ascontiguousarray(x[None, None, s:s + depth])).to(device)
-        gen = torch.Generator().manual_seed(seed)  # the same standard-normal draws in every part
-        parts.append(sample(model, part, n, generator=gen)[:, 0].cpu())
-    probs = torch.cat(parts, dim=1).numpy()
-    return probs[:, zs - z0, : image.shape[-2], : image.shape[-1]]
+    probs = sample_volume(model.to(device), x, n, generator=torch.Generator().manual_seed(seed), device=device,
+                          max_voxels=MAX_BLOCK_VOXELS)
+    return probs[:, zs - z0]
 
 
 def case_diversity(image: np.ndarray, model: ProbUNet, config: dict, *, zs: np.ndarray, device) -> float:

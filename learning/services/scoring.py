@@ -27,7 +27,7 @@ from learning.acquisition import SCORE_NAMES, AcquisitionPolicy, cold_start, com
 from learning.data import normalise as normalise_intensity
 from learning.infer import predict
 from learning.models import BiasAudit, CaseScore, ModelKind, ModelVersion
-from learning.nets import bottleneck_features, encoder_statistics
+from learning.nets import bottleneck_and_statistics
 from learning.quality import EnsembleOOD, bias_audit, image_features, middle_slice_features, rca_case_slices, rca_predict
 from learning.services import pulaski, shape_prior
 from learning.services.registry import learning_state, promoted
@@ -93,12 +93,12 @@ def _score_case(case: Case, *, version: ModelVersion, device, pulaski_version: M
         if config.spatial_dims == 2:  # up to FEATURE_SLICES evenly spaced slices (with their context), averaged
             zs = np.unique(np.linspace(0, image.shape[0] - 1, min(FEATURE_SLICES, image.shape[0])).round().astype(int))
             k = config.context_slices // 2
-            stacks = [[x[min(max(z + d, 0), image.shape[0] - 1)] for d in range(-k, k + 1)] for z in zs]
-            t = torch.from_numpy(np.stack([np.stack(planes) for planes in stacks])).float()
+            t = torch.from_numpy(x[np.clip(zs[:, None] + np.arange(-k, k + 1), 0, image.shape[0] - 1)]).float()
         else:
             t = torch.from_numpy(x[None, None]).float()
-        feats = bottleneck_features(model.to(device), t.to(device)).mean(0).cpu().numpy()
-        ood_feats = [f.mean(0).cpu().numpy().astype(np.float32) for f in encoder_statistics(model, t.to(device))]
+        bottleneck, stats = bottleneck_and_statistics(model.to(device), t.to(device))  # one forward pass
+        feats = bottleneck.mean(0).cpu().numpy()
+        ood_feats = [f.mean(0).cpu().numpy().astype(np.float32) for f in stats]
     return {"case_id": case.pk, "mc_entropy": float(entropy), "tta_variance": float(tta), "pulaski_ged": diversity,
             "anatomical": anatomical,
             "features": feats.astype(np.float32), "ood_features": ood_feats,

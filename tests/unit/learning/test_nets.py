@@ -5,7 +5,14 @@ import json
 import pytest
 import torch
 
-from learning.nets import NetConfig, bottleneck_block, bottleneck_features, build_segmenter, encoder_statistics
+from learning.nets import (
+    NetConfig,
+    bottleneck_and_statistics,
+    bottleneck_block,
+    bottleneck_features,
+    build_segmenter,
+    encoder_statistics,
+)
 
 
 @pytest.mark.parametrize("dims,shape", [(2, (2, 1, 16, 16)), (3, (2, 1, 8, 16, 16))])
@@ -77,3 +84,17 @@ def test_encoder_statistics_without_normalisation_pool_the_encoder_blocks():
     stats = encoder_statistics(net, x)
     assert [tuple(s.shape) for s in stats] == [(3, 4), (3, 8), (3, 16)]
     torch.testing.assert_close(stats[-1], bottleneck_features(net, x))
+
+
+def test_bottleneck_and_statistics_in_one_pass_equal_the_two_calls():
+    torch.manual_seed(0)
+    net = build_segmenter(NetConfig(spatial_dims=3, channels=(4, 8, 16), strides=(2, 2), num_res_units=1)).eval()
+    x = torch.rand(2, 1, 8, 16, 16)
+    calls = []
+    handle = net.register_forward_hook(lambda *_: calls.append(1))
+    bottleneck, stats = bottleneck_and_statistics(net, x)
+    handle.remove()
+    assert len(calls) == 1
+    torch.testing.assert_close(bottleneck, bottleneck_features(net, x))
+    for a, b in zip(stats, encoder_statistics(net, x), strict=True):
+        torch.testing.assert_close(a, b)

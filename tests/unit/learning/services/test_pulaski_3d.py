@@ -11,6 +11,7 @@ def test_3d_sampling_one_latent_per_sample_across_blocks(monkeypatch) -> None:
     limit), every part starts from the same standard-normal draws (each part's prior scales them)."""
     import torch
 
+    from learning.nets import prob_unet
     from learning.nets.prob_unet import ProbUNetConfig, build_prob_unet
     from learning.services import pulaski
 
@@ -26,13 +27,13 @@ def test_3d_sampling_one_latent_per_sample_across_blocks(monkeypatch) -> None:
     zs = np.arange(9)
     whole = pulaski.case_samples(image, model, config, zs=zs, device=torch.device("cpu"), n=3)
     states = []
-    real = pulaski.sample
+    real = prob_unet.sample
 
     def spy(model, x, n, *, generator=None, **kw):  # noqa: ANN001, ANN202
         states.append(generator.get_state().clone())
         return real(model, x, n, generator=generator, **kw)
 
-    monkeypatch.setattr(pulaski, "sample", spy)
+    monkeypatch.setattr(prob_unet, "sample", spy)  # what sample_volume calls per part
     monkeypatch.setattr(pulaski, "MAX_BLOCK_VOXELS", 2 * 10 * 12)
     parts = pulaski.case_samples(image, model, config, zs=zs, device=torch.device("cpu"), n=3)
     assert parts.shape == whole.shape == (3, 9, 10, 12)
