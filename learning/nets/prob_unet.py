@@ -29,6 +29,7 @@ a kernel (``KeyError: None``), so ``hausdorff_divergence`` computes Feydy's form
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -151,10 +152,19 @@ class _GaussianEncoder(nn.Module):
         nn.init.zeros_(self.head.bias)
         self.latent_dim = latent_dim
 
+    @property
+    def stride(self) -> int:
+        """Total down-sampling of ``body``; it is also its receptive radius, in input voxels (3x3 kernels,
+        the first at stride 1, each later one at stride 2: radius 1 + 1 + 2 + ... = 2 ** (levels - 1))."""
+        return 2 ** (len(self.body) - 1)
+
     def forward(self, x: torch.Tensor) -> Independent:
         h = self.body(x)
-        h = h.mean(dim=tuple(range(2, h.ndim)), keepdim=True)
-        params = self.head(h).flatten(1)
+        return self.distribution(h.mean(dim=tuple(range(2, h.ndim)), keepdim=True))
+
+    def distribution(self, pooled: torch.Tensor) -> Independent:
+        """The Gaussian from ``body``'s globally averaged output ``(B, C, 1, ...)``."""
+        params = self.head(pooled).flatten(1)
         mu, log_sigma = params[:, : self.latent_dim], params[:, self.latent_dim :]
         return Independent(Normal(mu, torch.exp(log_sigma.clamp(-10.0, 10.0))), 1)
 
@@ -312,6 +322,27 @@ def sample(
     return out.float() if logits else torch.sigmoid(out).float()
 
 
+def _prior_in_parts(model: ProbUNet, x: np.ndarray, depth: int, device: torch.device) -> Independent:
+    """p(z | the whole volume) for a padded ``(Z, Y, X)`` volume too large for one pass, from z-parts.
+
+    The prior encoder has no normalisation and ends in a global mean, so it is computed exactly in parts:
+    each part's body output, run with a halo of the body's receptive radius and cropped to the part's
+    own rows, is summed, and the head runs once on the whole volume's mean. ``Z`` and ``depth`` are
+    multiples of the encoder's stride.
+    """
+    enc = model.prior_net
+    s = enc.stride
+    total, count = None, 0
+    for z in range(0, x.shape[0], depth):
+        lo, hi = max(0, z - s), min(x.shape[0], z + depth + s)
+        part = torch.from_numpy(np.ascontiguousarray(x[None, None, lo:hi], dtype=np.float32)).to(device)
+        h = enc.body(part)[:, :, (z - lo) // s : (min(x.shape[0], z + depth) - lo) // s]
+        part_sum = h.sum(dim=(2, 3, 4), keepdim=True)
+        total = part_sum if total is None else total + part_sum
+        count += h[0, 0].numel()
+    return enc.distribution(total / count)
+
+
 def sample_volume(
     model: ProbUNet,
     volume: np.ndarray,
@@ -321,28 +352,38 @@ def sample_volume(
     device: torch.device,
     max_voxels: int,
 ) -> np.ndarray:
-    """Draw ``n`` segmentations of one normalised ``(Z, Y, X)`` volume with a 3D net, as one block.
+    """Draw ``n`` segmentations of one normalised ``(Z, Y, X)`` volume with a 3D net: one latent per sample.
 
-    The volume is padded at the far ends with its minimum to multiples of the net's divisor. One
-    block means one latent draw per sample for the whole volume; a block over ``max_voxels`` is cut
-    along z into parts without overlap (each at least one divisor deep), every part starting from the
-    generator's state at the call (the same standard-normal draws; each part's prior scales them).
+    The volume is padded at the far ends with its minimum to multiples of the net's divisor (in z, of
+    the prior encoder's stride too). A volume over ``max_voxels`` is run in z-parts: the prior is the
+    whole volume's (computed exactly in parts, ``_prior_in_parts``), each sample's latent is drawn once,
+    and every part decodes with the same latents. The U-Net features of a part are computed with a halo
+    of one divisor on each side (cropped away), which softens seams; they are not exact, as the U-Net
+    normalises per instance.
 
     Returns:
         ``(n, Z, Y, X)`` float32 foreground probabilities.
     """
     div = model.config.divisor
-    shape = [-(-s // div) * div for s in volume.shape]
+    step = math.lcm(div, model.prior_net.stride)
+    shape = [-(-s // m) * m for s, m in zip(volume.shape, (step, div, div))]
     x = np.pad(volume, [(0, t - s) for t, s in zip(shape, volume.shape)], constant_values=float(volume.min()))
-    depth = max(div, max_voxels // (shape[1] * shape[2]) // div * div)
-    start = generator.get_state()
-    parts = []
-    for z in range(0, shape[0], depth):
-        generator.set_state(start)
-        part = torch.from_numpy(np.ascontiguousarray(x[None, None, z : z + depth], dtype=np.float32)).to(device)
-        parts.append(sample(model, part, n, generator=generator)[:, 0].cpu())
+    depth = max(step, max_voxels // (shape[1] * shape[2]) // step * step)
     z, y, xx = volume.shape
-    return torch.cat(parts, dim=1).numpy()[:, :z, :y, :xx]
+    if depth >= shape[0]:
+        whole = torch.from_numpy(np.ascontiguousarray(x[None, None], dtype=np.float32)).to(device)
+        return sample(model, whole, n, generator=generator)[:, 0].cpu().numpy()[:, :z, :y, :xx]
+    out = np.empty((n, *shape), np.float32)
+    with torch.inference_mode():
+        prior = _prior_in_parts(model, x, depth, device)
+        mu, sigma = prior.base_dist.loc, prior.base_dist.scale
+        latents = mu + sigma * torch.randn((n, *mu.shape), generator=generator).to(mu.device)  # (n, 1, L)
+        for z0 in range(0, shape[0], depth):
+            lo, hi = max(0, z0 - step), min(shape[0], z0 + depth + step)
+            part = torch.from_numpy(np.ascontiguousarray(x[None, None, lo:hi], dtype=np.float32)).to(device)
+            feats = model.features(part)[:, :, z0 - lo : min(shape[0], z0 + depth) - lo]
+            out[:, z0 : z0 + depth] = torch.sigmoid(model.decode_many(feats, latents))[:, 0].float().cpu().numpy()
+    return out[:, :z, :y, :xx]
 
 
 @dataclass(frozen=True)

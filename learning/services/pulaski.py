@@ -7,10 +7,11 @@ outlines each slice), padded to one in-plane size, on the slices with any rater'
 many without. With ``"net": {"spatial_dims": 3}`` it trains on 3D patches (``"patch"``, default
 16 x 64 x 64), half centred on a rater's foreground voxel and half anywhere, and samples a case as
 one 3D block over the requested slices: one latent draw per sample for the whole block, so a sample
-is one coherent 3D segmentation. A block larger than ``MAX_BLOCK_VOXELS`` is cut along z into parts
-without overlap; every part reuses the same standard-normal draws, but its prior (mean and scale of
-the latent) comes from that part alone, so a sample's latent can differ between parts and seams can
-show at the cuts. A version is validated by the generalised energy
+is one coherent 3D segmentation. A block larger than ``MAX_BLOCK_VOXELS`` is run in z-parts
+(``prob_unet.sample_volume``): the prior is still the whole block's (computed exactly part by part),
+each sample's latent is drawn once and decodes every part; a part's U-Net features are computed with
+a small halo, and as the U-Net normalises per instance, faint seams can remain at the cuts. A version
+is validated by the generalised energy
 distance between 8 samples and the raters' masks of the fixed validation cases (lower is better)
 and promoted like the segmenter; the promoted version's sample diversity per case is an
 acquisition score (``pulaski_ged``).
