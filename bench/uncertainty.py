@@ -7,7 +7,9 @@ and a shape DAE; then on TEST patients reports:
   - GED (D^2, d = 1 - IoU, d(empty, empty) = 0) and Hungarian-matched IoU between 16 samples and the
     case's non-empty rater masks (3D per case), for PULASki and the baseline; and the same per 2D slice
     with any rater's foreground against all four readers' masks, empty ones included (the convention
-    of the published LIDC figures);
+    of the published LIDC figures). Samples are binarised at 0.5 without specks smaller than
+    ``MIN_COMPONENT`` voxels (``binarise_samples``, as the platform does); the slice GED with the
+    threshold alone is reported too (``*_raw``);
   - Spearman correlation of each case-level uncertainty with the segmenter's error (1 - Dice vs the
     majority consensus): PULASki voxel variance and sample diversity, anatomical (DAE) deviation,
     MC-dropout entropy (5 passes), flip-TTA variance, each aggregated as mean and as fg_ratio;
@@ -58,6 +60,7 @@ from learning.nets.prob_unet import (  # noqa: E402
     ProbTrainConfig,
     ProbUNetConfig,
     sample,
+    binarise_samples,
     sample_volume,
     summarise_samples,
     train_prob_unet,
@@ -149,6 +152,7 @@ def over_seeds(runs: list[dict]) -> dict[str, object]:
         return r
 
     paths = ["ged_pulaski", "ged_baseline", "ged_pulaski_slices", "ged_baseline_slices",
+             "ged_pulaski_slices_raw", "ged_baseline_slices_raw",
              "hungarian_iou_pulaski_slices", "hungarian_iou_baseline_slices", "best_spearman",
              "spearman.tta_variance.fg_ratio", "spearman.mc_entropy.fg_ratio", "rca_pearson_r", "rca_mae",
              "bias_sign_accuracy", "bias_sign_accuracy_significant_true_gaps", "ood_auroc.knn", "ood_auroc.mahalanobis", "ood_auroc_bottleneck.knn",
@@ -276,25 +280,31 @@ def run(
         np.concatenate([c.raters, np.zeros((n_readers - len(c.raters), *c.raters.shape[1:]), np.uint8)])
         for c in test_c], axis=1)  # (n_readers, S, Y, X)
     outlined = np.flatnonzero(readers.any(axis=(0, 2, 3)))
+    # both models' samples binarised alike: threshold 0.5, specks under MIN_COMPONENT voxels removed (per
+    # slice for a 2D net, per case block for a 3D net); the raw GED (threshold only) is reported beside
+    binary = {k: np.concatenate([binarise_samples(c, slice_wise=prob_dims == 2) for c in per_case(s, owner, n, axis=1)],
+                                axis=1) for k, s in samples.items()}
     ged_res = {}
-    for k, s in samples.items():
-        sb = (s >= 0.5).astype(np.uint8)
+    for k, sb in binary.items():
         per = per_case(sb, owner, n, axis=1)
         g = [ged(ss, c.raters) for ss, c in zip(per, test_c)]
         h = [hungarian_iou(ss, c.raters) for ss, c in zip(per, test_c)]
         g2 = [ged(sb[:, z:z + 1], readers[:, z:z + 1]) for z in outlined]
         h2 = [hungarian_iou(sb[:, z:z + 1], readers[:, z:z + 1]) for z in outlined]
+        raw = (samples[k] >= 0.5).astype(np.uint8)
+        g2_raw = [ged(raw[:, z:z + 1], readers[:, z:z + 1]) for z in outlined]
         ged_res[k] = {"ged": float(np.mean(g)), "hungarian_iou": float(np.mean(h)),
-                      "ged_slices": float(np.mean(g2)), "hungarian_iou_slices": float(np.mean(h2))}
+                      "ged_slices": float(np.mean(g2)), "hungarian_iou_slices": float(np.mean(h2)),
+                      "ged_slices_raw": float(np.mean(g2_raw))}
         log(f"{k}: GED {np.mean(g):.3f} Hungarian IoU {np.mean(h):.3f} (3D cases, non-empty raters); "
             f"per outlined slice, all {n_readers} readers: GED {np.mean(g2):.3f} Hungarian IoU {np.mean(h2):.3f} "
-            f"({len(outlined)} slices)")
+            f"({len(outlined)} slices; GED {np.mean(g2_raw):.3f} without removing specks)")
 
     maps = {
         "mc_entropy": predictive_entropy(mc),
         "tta_variance": tta.var(0),
         "anatomical": anat_maps[0],
-        "pulaski_variance": (samples["sinkhorn"] >= 0.5).astype(np.float32).var(0),
+        "pulaski_variance": binary["sinkhorn"].astype(np.float32).var(0),
     }
 
     def spearman_with_error(voxel_map: np.ndarray) -> dict[str, float]:
@@ -306,8 +316,8 @@ def run(
     corr: dict[str, dict[str, float]] = {name: spearman_with_error(m) for name, m in maps.items()}
     anat_seeds = [spearman_with_error(m) for m in anat_maps]
     log(f"anatomical Spearman per DAE seed: {anat_seeds}")
-    ps = per_case((samples["sinkhorn"] >= 0.5).astype(np.uint8), owner, n, axis=1)
-    div = np.array([summarise_samples(s.astype(np.float32)).ged for s in ps])
+    ps = per_case(binary["sinkhorn"], owner, n, axis=1)
+    div = np.array([summarise_samples(s, min_size=0).ged for s in ps])  # already binarised
     corr["pulaski_sample_diversity"] = {"mean": float(spearmanr(div, err).statistic)}
     for name, d in corr.items():
         log(f"Spearman(uncertainty, 1 - Dice) {name}: {d}")
@@ -458,6 +468,8 @@ def run(
         "ged_baseline_slices": ged_res["focal_tversky"]["ged_slices"],
         "hungarian_iou_pulaski_slices": ged_res["sinkhorn"]["hungarian_iou_slices"],
         "hungarian_iou_baseline_slices": ged_res["focal_tversky"]["hungarian_iou_slices"],
+        "ged_pulaski_slices_raw": ged_res["sinkhorn"]["ged_slices_raw"],
+        "ged_baseline_slices_raw": ged_res["focal_tversky"]["ged_slices_raw"],
         "spearman": corr,
         "best_spearman": best_corr,
         "spearman_anatomical_per_dae_seed": anat_seeds,

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import IO, Any, TypeAlias
+from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # the aliases name torch only as a string: importing this module must not load torch
+    import torch  # noqa: F401
 
 __all__ = [
     "Region",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from monai.transforms import (
@@ -13,35 +12,9 @@ from monai.transforms import (
     RandScaleIntensityd,
 )
 
-from learning.types import JsonDict
+from learning.configs import AugmentConfig
 
 __all__ = ["AugmentConfig", "build_augmentation"]
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Probabilities and strengths of the patch augmentations (0 disables one)."""
-
-    flip_prob: float = 0.5
-    rot90_prob: float = 0.5
-    noise_prob: float = 0.15
-    noise_std: float = 0.05
-    scale_prob: float = 0.15
-    scale_factor: float = 0.1
-
-    def __post_init__(self) -> None:
-        for name in ("flip_prob", "rot90_prob", "noise_prob", "scale_prob"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        if self.noise_std < 0 or self.scale_factor < 0:
-            raise ValueError("noise_std and scale_factor must be >= 0")
-
-    def to_dict(self) -> JsonDict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> AugmentConfig:
-        return cls(**d)
 
 
 def build_augmentation(config: AugmentConfig, *, patch: tuple[int, ...]) -> Compose:

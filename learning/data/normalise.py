@@ -7,62 +7,13 @@ exactly as it would be in one piece.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
 import numpy as np
 
+from learning.configs import NormConfig
 from learning.data.readers import VolumeReader
-from learning.types import JsonDict
 
 __all__ = ["NormConfig", "normalise", "volume_stats"]
 
-_MODES = ("window", "zscore", "scale", "none")
-
-
-@dataclass(frozen=True)
-class NormConfig:
-    """How raw voxel values become network input.
-
-    Args:
-        mode: ``"window"`` (clip to ``[window[0], window[1]]`` then scale to [0, 1]; CT),
-            ``"zscore"`` ((x - mean) / std; MRI), ``"scale"`` (x * scale + offset; e.g. uint8 / 255),
-            ``"none"``.
-        window: ``(low, high)`` in input units for ``"window"``.
-        mean, std: fixed statistics for ``"zscore"``; ``None`` means computed from the array given
-            (the patch in training, the whole volume at inference).
-        scale, offset: for ``"scale"``.
-        nonzero: ``"zscore"`` statistics from non-zero voxels only (skull-stripped MRI).
-    """
-
-    mode: str = "window"
-    window: tuple[float, float] = (-1000.0, 400.0)
-    mean: float | None = None
-    std: float | None = None
-    scale: float = 1.0
-    offset: float = 0.0
-    nonzero: bool = False
-
-    def __post_init__(self) -> None:
-        if self.mode not in _MODES:
-            raise ValueError(f"normalisation mode must be one of {_MODES}, got {self.mode!r}")
-        if self.mode == "window" and not float(self.window[0]) < float(self.window[1]):
-            raise ValueError(f"window must be (low, high) with low < high, got {self.window}")
-        if self.std is not None and not self.std > 0:
-            raise ValueError(f"std must be positive, got {self.std}")
-        object.__setattr__(self, "window", (float(self.window[0]), float(self.window[1])))
-
-    def to_dict(self) -> JsonDict:
-        d = asdict(self)
-        d["window"] = list(self.window)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> NormConfig:
-        d = dict(d)
-        if "window" in d:
-            d["window"] = tuple(d["window"])
-        return cls(**d)
 
 
 def normalise(

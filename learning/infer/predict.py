@@ -13,85 +13,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
 from monai.inferers import sliding_window_inference
 from torch import nn
 
-from learning.data.normalise import NormConfig, normalise, volume_stats
+from learning.configs import InferConfig
+from learning.data.normalise import normalise, volume_stats
 from learning.data.readers import ArrayReader, VolumeReader
-from learning.types import JsonDict, ProgressFn, Region
+from learning.types import ProgressFn, Region
 
 __all__ = ["InferConfig", "ProbabilityWriter", "predict", "weight_map", "window_starts"]
 
-_MODES = ("gaussian", "constant")
-
-
-@dataclass(frozen=True)
-class InferConfig:
-    """How a model is applied to a volume.
-
-    Args:
-        roi_size: window ``(Z, Y, X)`` for 3D models, ``(Y, X)`` for 2D models.
-        sw_batch_size: windows per forward pass.
-        overlap: fraction of a window shared with its neighbour, in [0, 1).
-        mode: ``"gaussian"`` (centre-weighted, separable) or ``"constant"`` blending.
-        sigma_scale: gaussian sigma as a fraction of the window size.
-        amp: mixed precision; ``None`` = on for CUDA, off otherwise (never on CPU).
-        normalisation: the same normalisation the model was trained with (``zscore`` without fixed
-            statistics uses whole-volume statistics).
-        context_slices: 2D models only: adjacent slices fed as channels (odd).
-        slab_depth: 2D models only: Z slices predicted per step.
-    """
-
-    roi_size: tuple[int, ...] = (64, 128, 128)
-    sw_batch_size: int = 4
-    overlap: float = 0.25
-    mode: str = "gaussian"
-    sigma_scale: float = 0.125
-    amp: bool | None = None
-    normalisation: NormConfig = field(default_factory=NormConfig)
-    context_slices: int = 1
-    slab_depth: int = 16
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "roi_size", tuple(int(r) for r in self.roi_size))
-        if len(self.roi_size) not in (2, 3) or min(self.roi_size) < 1:
-            raise ValueError(f"roi_size must be 2 or 3 positive sizes, got {self.roi_size}")
-        if self.sw_batch_size < 1:
-            raise ValueError(f"sw_batch_size must be >= 1, got {self.sw_batch_size}")
-        if not 0.0 <= self.overlap < 1.0:
-            raise ValueError(f"overlap must be in [0, 1), got {self.overlap}")
-        if self.mode not in _MODES:
-            raise ValueError(f"mode must be one of {_MODES}, got {self.mode!r}")
-        if self.sigma_scale <= 0:
-            raise ValueError("sigma_scale must be > 0")
-        if self.context_slices < 1 or self.context_slices % 2 == 0:
-            raise ValueError(f"context_slices must be odd and >= 1, got {self.context_slices}")
-        if self.slab_depth < 1:
-            raise ValueError("slab_depth must be >= 1")
-
-    @property
-    def spatial_dims(self) -> int:
-        return len(self.roi_size)
-
-    def to_dict(self) -> JsonDict:
-        d = asdict(self)
-        d["roi_size"] = list(self.roi_size)
-        d["normalisation"] = self.normalisation.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> InferConfig:
-        d = dict(d)
-        if "roi_size" in d:
-            d["roi_size"] = tuple(d["roi_size"])
-        if isinstance(d.get("normalisation"), dict):
-            d["normalisation"] = NormConfig.from_dict(d["normalisation"])
-        return cls(**d)
 
 
 class ProbabilityWriter(Protocol):

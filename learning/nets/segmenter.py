@@ -7,8 +7,6 @@ pre-normalisation activations (for OOD distance).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from math import prod
 from typing import Any
 
 import torch
@@ -16,82 +14,10 @@ from monai.networks.layers import SkipConnection
 from monai.networks.nets import UNet
 from torch import nn
 
-from learning.types import JsonDict
+from learning.configs import NetConfig
 
 __all__ = ["NetConfig", "build_segmenter", "bottleneck_block", "bottleneck_features", "encoder_statistics",
            "bottleneck_and_statistics"]
-
-_NORMS = ("instance", "batch", "none")
-
-
-@dataclass(frozen=True)
-class NetConfig:
-    """Architecture of the segmenter (a MONAI ``UNet``).
-
-    Args:
-        spatial_dims: 2 (slices, 2.5D via ``in_channels`` adjacent slices) or 3.
-        in_channels: input channels (1, or k context slices in 2.5D).
-        out_channels: classes including background (2 for one foreground class; 1 means sigmoid).
-        channels: feature maps per level, e.g. ``(16, 32, 64, 128)``.
-        strides: down-sampling per level transition; ``len(strides) == len(channels) - 1``.
-        num_res_units: residual units per block (0: plain convolutions).
-        dropout: dropout probability in every block (kept for MC-dropout at inference).
-        norm: ``"instance"``, ``"batch"`` or ``"none"``.
-        kernel_size: convolution kernel size.
-    """
-
-    spatial_dims: int = 3
-    in_channels: int = 1
-    out_channels: int = 2
-    channels: tuple[int, ...] = (16, 32, 64, 128)
-    strides: tuple[int, ...] = (2, 2, 2)
-    num_res_units: int = 2
-    dropout: float = 0.0
-    norm: str = "instance"
-    kernel_size: int = 3
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
-        object.__setattr__(self, "strides", tuple(int(s) for s in self.strides))
-        if self.spatial_dims not in (2, 3):
-            raise ValueError(f"spatial_dims must be 2 or 3, got {self.spatial_dims}")
-        if self.in_channels < 1 or self.out_channels < 1:
-            raise ValueError("in_channels and out_channels must be >= 1")
-        if len(self.channels) < 2 or min(self.channels) < 1:
-            raise ValueError(f"channels needs at least 2 positive sizes, got {self.channels}")
-        if len(self.strides) != len(self.channels) - 1:
-            raise ValueError(
-                f"len(strides) must be len(channels) - 1 = {len(self.channels) - 1}, got {len(self.strides)}"
-            )
-        if min(self.strides) < 1:
-            raise ValueError(f"strides must be >= 1, got {self.strides}")
-        if self.num_res_units < 0:
-            raise ValueError(f"num_res_units must be >= 0, got {self.num_res_units}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.norm not in _NORMS:
-            raise ValueError(f"norm must be one of {_NORMS}, got {self.norm!r}")
-        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd and >= 1, got {self.kernel_size}")
-
-    @property
-    def divisor(self) -> int:
-        """Every spatial input size must be a multiple of this (product of strides)."""
-        return prod(self.strides)
-
-    def to_dict(self) -> JsonDict:
-        d = asdict(self)
-        d["channels"] = list(self.channels)
-        d["strides"] = list(self.strides)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> NetConfig:
-        d = dict(d)
-        for k in ("channels", "strides"):
-            if k in d:
-                d[k] = tuple(d[k])
-        return cls(**d)
 
 
 def build_segmenter(config: NetConfig) -> nn.Module:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -23,7 +22,7 @@ from monai.networks.blocks import Convolution
 from scipy import ndimage
 from torch import nn
 
-from learning.types import JsonDict
+from learning.configs import ShapeDAEConfig
 
 __all__ = [
     "ShapeDAEConfig",
@@ -36,37 +35,6 @@ __all__ = [
     "train_shape_dae",
     "reconstruct",
 ]
-
-
-@dataclass(frozen=True)
-class ShapeDAEConfig:
-    """Architecture of the shape DAE.
-
-    Args:
-        spatial_dims: 2 or 3.
-        channels: encoder widths; each level halves the size (the decoder mirrors them).
-        bottleneck: channels of the bottleneck code (small: the shape prior's capacity).
-    """
-
-    spatial_dims: int = 2
-    channels: tuple[int, ...] = (4, 8, 16)
-    bottleneck: int = 4
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
-        if self.spatial_dims not in (2, 3):
-            raise ValueError(f"spatial_dims must be 2 or 3, got {self.spatial_dims}")
-        if not self.channels or min(self.channels) < 1 or self.bottleneck < 1:
-            raise ValueError("channels and bottleneck must be positive")
-
-    @property
-    def divisor(self) -> int:
-        return 2 ** len(self.channels)
-
-    def to_dict(self) -> JsonDict:
-        d = asdict(self)
-        d["channels"] = list(self.channels)
-        return d
 
 
 class _SubPixelUp(nn.Module):

@@ -10,8 +10,9 @@ one 3D block over the requested slices: one latent draw per sample for the whole
 is one coherent 3D segmentation. A block larger than ``MAX_BLOCK_VOXELS`` is run in z-parts
 (``prob_unet.sample_volume``): the prior is still the whole block's (computed exactly part by part),
 each sample's latent is drawn once and decodes every part; a part's U-Net features are computed with
-a small halo, and as the U-Net normalises per instance, faint seams can remain at the cuts. A version
-is validated by the generalised energy
+a small halo, and as the U-Net normalises per instance, faint seams can remain at the cuts. Samples
+are binarised at 0.5 without specks under ``MIN_COMPONENT`` voxels (``prob_unet.binarise_samples``: per
+slice for a 2D net, in 3D for a 3D net). A version is validated by the generalised energy
 distance between 8 samples and the raters' masks of the fixed validation cases (lower is better)
 and promoted like the segmenter; the promoted version's sample diversity per case is an
 acquisition score (``pulaski_ged``).
@@ -34,12 +35,13 @@ from core import jobs
 from core.errors import InvalidInput
 from core.models import Case, Job, Project
 from core.storage import open_volume
+from learning.configs import PATCH_3D, pulaski_settings
 from learning.data import NormConfig, common_in_plane, normalise, pad_in_plane, training_patches, training_slices
 from learning.models import ModelKind, ModelVersion
 from learning.nets.prob_unet import (
-    ProbTrainConfig,
     ProbUNet,
     ProbUNetConfig,
+    binarise_samples,
     build_prob_unet,
     sample,
     sample_volume,
@@ -62,31 +64,7 @@ __all__ = ["run_training", "evaluate_and_promote", "load", "case_samples", "case
 Progress = Callable[[float, str], None]
 SAMPLES = 8  # samples per slice at validation and scoring (PULASki's cost target: <= 2x a pass at 8)
 _BATCH = 64  # slices per sampling call
-PATCH_3D = (16, 64, 64)  # default 3D training patch (z, y, x), voxels
 MAX_BLOCK_VOXELS = 8 * 2**20  # 3D sampling: voxels per block (8 samples x 8 Mi x 4 B = 256 MiB of output)
-
-
-def _train_config(overrides: dict, seed: int) -> tuple[ProbTrainConfig, tuple[int, int, int] | None]:
-    """The run's config and, for a 3D net, its training patch (z, y, x)."""
-    # 1500 steps: on LIDC at 400 the samples had collapsed to one mask (diversity 0.005); 3000 was no
-    # better than 1500 (bench/RESULTS-learning.md)
-    d = {"loss": "sinkhorn", "iterations": 1500, "batch_size": 8, "seed": seed, **(overrides or {})}
-    net = {"spatial_dims": 2, **(d.pop("net", None) or {})}
-    patch = d.pop("patch", None)
-    try:
-        cfg = ProbTrainConfig(**d, net=ProbUNetConfig.from_dict(net))
-    except (TypeError, ValueError) as e:
-        raise InvalidInput(f"train_config.pulaski: {e}") from e
-    if cfg.net.spatial_dims == 2:
-        if patch is not None:
-            raise InvalidInput("train_config.pulaski.patch is for a 3D net (net.spatial_dims 3); 2D trains on slices")
-        return cfg, None
-    patch = PATCH_3D if patch is None else patch
-    if (not isinstance(patch, list | tuple) or len(patch) != 3
-            or not all(isinstance(v, int) and v > 0 and v % cfg.net.divisor == 0 for v in patch)):
-        raise InvalidInput(f"train_config.pulaski.patch must be 3 positive multiples of {cfg.net.divisor} "
-                           f"(the net's divisor), got {patch!r}")
-    return cfg, (int(patch[0]), int(patch[1]), int(patch[2]))
 
 
 def run_training(*, project: Project, device, job: Job | None = None, progress: Progress | None = None) -> ModelVersion:
@@ -98,7 +76,7 @@ def run_training(*, project: Project, device, job: Job | None = None, progress: 
         raise InvalidInput(f"project {project.slug}: no rater-labelled case outside the validation set; "
                            "PULASki learns from the raters' own masks")
     norm = build_config(project, data, overrides=state.train_config).normalisation
-    cfg, patch = _train_config(state.train_config.get("pulaski", {}), seed=project.pk)
+    cfg, patch = pulaski_settings(state.train_config.get("pulaski"), seed=project.pk)
     hw = common_in_plane([c.volume.shape for c, _ in train], cfg.net.divisor)
     n_raters = max(m.shape[0] for _, (m, _) in train)
     config = {"train": cfg.to_dict(), "normalisation": norm.to_dict(), "in_plane": list(hw), "n_raters": n_raters}
@@ -177,7 +155,8 @@ def case_diversity(image: np.ndarray, model: ProbUNet, config: dict, *, zs: np.n
     """Sample diversity of a case: mean pairwise 1 - IoU among 8 samples over ``zs`` (0 if none)."""
     if len(zs) == 0:
         return 0.0
-    return float(summarise_samples(case_samples(image, model, config, zs=zs, device=device)).ged)
+    probs = case_samples(image, model, config, zs=zs, device=device)
+    return float(summarise_samples(probs, slice_wise=model.config.spatial_dims == 2).ged)
 
 
 def evaluate_and_promote(*, version: ModelVersion, device, progress: Progress | None = None) -> dict:
@@ -198,7 +177,7 @@ def evaluate_and_promote(*, version: ModelVersion, device, progress: Progress | 
         probs = case_samples(open_volume(case.volume.store_url).read(0), model, config, zs=zs, device=device)
         raters = masks[:, zs]
         raters = raters[raters.reshape(len(raters), -1).any(1)]
-        per_case[case.pk] = float(ged((probs >= 0.5).astype(np.uint8), raters))
+        per_case[case.pk] = float(ged(binarise_samples(probs, slice_wise=model.config.spatial_dims == 2), raters))
         report(k / max(1, len(cases)), f"validated {k} cases")
     value = float(np.mean(list(per_case.values()))) if per_case else None
     return decide_promotion(version, metric="val_ged", value=value, per_case=per_case, higher_is_better=False,

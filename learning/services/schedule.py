@@ -11,8 +11,9 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 
 from annotation.models import LabelVersion
 from core.errors import InvalidInput
-from core.models import Job, JobStatus, Project
+from core.models import Job, JobStatus, Project, Volume
 from learning.acquisition import AcquisitionPolicy
+from learning.configs import check_train_config
 from learning.models import ProjectLearning
 from learning.services.registry import learning_state, request_training
 
@@ -41,7 +42,11 @@ def _crontab(expr: str) -> CrontabSchedule:
 @transaction.atomic
 def set_policy(*, project: Project, cron: str | None = None, after_n: int | None = None,
                train_config: dict | None = None, acquisition: dict | None = None) -> ProjectLearning:
-    """Set the project's retraining and acquisition policies; keeps its beat entry in step."""
+    """Set the project's retraining and acquisition policies; keeps its beat entry in step.
+
+    ``train_config`` is checked against the project's volumes before anything is stored (every kind's
+    section, as its training would build it): a bad setting raises ``InvalidInput`` naming it.
+    """
     state = learning_state(project)
     if acquisition is not None:
         try:
@@ -55,7 +60,10 @@ def set_policy(*, project: Project, cron: str | None = None, after_n: int | None
             raise InvalidInput("retrain_after_consensus must be >= 0")
         state.retrain_after_consensus = after_n
     if train_config is not None:
-        state.train_config = train_config
+        vols = list(Volume.objects.filter(case__project=project).values_list("shape", "dtype"))
+        dtypes = sorted({d for _, d in vols})
+        state.train_config = check_train_config(train_config, shapes=[s for s, _ in vols],
+                                                dtype=dtypes[0] if dtypes else "float32")
     state.save()
     name = f"retrain:{project.slug}"
     if state.retrain_cron:

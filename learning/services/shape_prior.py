@@ -26,6 +26,7 @@ from annotation.metrics.overlap import dice
 from core import jobs
 from core.errors import InvalidInput
 from core.models import Job, Project
+from learning.configs import shape_dae_settings
 from learning.data import common_in_plane, pad_in_plane
 from learning.models import ModelKind, ModelVersion
 from learning.nets.shape_dae import ShapeDAE, ShapeDAEConfig, build_shape_dae, corrupt, reconstruct, train_shape_dae
@@ -44,20 +45,6 @@ __all__ = ["run_training", "evaluate_and_promote", "load", "label_slices", "case
 Progress = Callable[[float, str], None]
 MAX_SLICES = 8000
 _VAL_SEED = 1234  # the same corruptions for every version, so validation figures compare
-
-
-def _settings(overrides: dict) -> tuple[ShapeDAEConfig, dict]:
-    d = {"iterations": 300, "batch_size": 32, "lr": 2e-3, **(overrides or {})}
-    unknown = sorted(set(d) - {"iterations", "batch_size", "lr", "net"})
-    if unknown:
-        raise InvalidInput(f"train_config.shape_dae: unknown setting(s) {', '.join(unknown)}")
-    try:
-        net = ShapeDAEConfig(**{"spatial_dims": 2, **(d.pop("net", None) or {})})
-    except (TypeError, ValueError) as e:
-        raise InvalidInput(f"train_config.shape_dae.net: {e}") from e
-    if int(d["iterations"]) < 1 or int(d["batch_size"]) < 1 or not float(d["lr"]) > 0:
-        raise InvalidInput("train_config.shape_dae: iterations and batch_size must be >= 1 and lr > 0")
-    return net, {"iterations": int(d["iterations"]), "batch_size": int(d["batch_size"]), "lr": float(d["lr"])}
 
 
 def label_slices(labels: list[np.ndarray], *, hw: tuple[int, int], rng: np.random.Generator,
@@ -84,7 +71,7 @@ def run_training(*, project: Project, device, job: Job | None = None, progress: 
     train = [d for d in data if d.case.pk not in val]
     if not train:
         raise InvalidInput(f"project {project.slug}: every labelled case is a validation case; label more cases")
-    net, opt = _settings(state.train_config.get("shape_dae", {}))
+    net, opt = shape_dae_settings(state.train_config.get("shape_dae"))
     hw = common_in_plane([d.case.volume.shape for d in train], net.divisor)
     config = {"net": net.to_dict(), **opt, "in_plane": list(hw)}
     trained_on = sorted(k for d in train for k in d.keys)

@@ -31,10 +31,10 @@ from core import jobs
 from core.errors import InvalidInput
 from core.models import Case, Job, Project
 from core.storage import open_volume
-from learning.data import ArrayReader, NormConfig, TrainItem
+from learning.configs import segmenter_config
+from learning.data import ArrayReader, TrainItem
 from learning.infer import predict
 from learning.models import CurvePoint, ModelStatus, ModelVersion, ProjectLearning
-from learning.nets import NetConfig
 from learning.readers import StoreImageReader, StoreLabelReader
 from learning.services.registry import learning_state, promoted
 from learning.services.weights import load_weights, save_weights
@@ -114,38 +114,10 @@ def labelled_cases(project: Project) -> list[Labelled]:
     return [t for c in cases if (t := _target(c)) is not None]
 
 
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def build_config(project: Project, data: list[Labelled], *, overrides: dict | None = None, seed: int = 0) -> TrainConfig:
-    """A sensible default for the project's volumes, then the project's overrides.
-
-    Thin stacks (median depth < 16 slices, e.g. LIDC crops) train in 2D on slices; volumes train
-    on 3D patches. CT (signed HU) is windowed, other images z-scored.
-    """
-    shapes = np.array([c.case.volume.shape for c in data])
-    dtype = data[0].case.volume.dtype
-    norm = NormConfig(mode="window", window=(-1000.0, 400.0)) if dtype.startswith("int") else NormConfig(
-        mode="zscore")
-    if dtype == "uint8":
-        norm = NormConfig(mode="scale", scale=1 / 255)
-    if np.median(shapes[:, 0]) < 16:
-        yx = [int(min(128, max(16, (int(np.median(shapes[:, i])) // 16) * 16))) for i in (1, 2)]
-        base = TrainConfig(seed=seed, spatial_dims=2, patch=tuple(yx), batch_size=8, samples_per_item=8,
-                           max_epochs=30, early_stopping_patience=5, net=NetConfig(spatial_dims=2, dropout=0.1),
-                           normalisation=norm)
-    else:
-        patch = tuple(int(min(p, max(16, (int(np.median(shapes[:, i])) // 16) * 16)))
-                      for i, p in enumerate((32, 96, 96)))
-        base = TrainConfig(seed=seed, spatial_dims=3, patch=patch, max_epochs=30, early_stopping_patience=5,
-                           net=NetConfig(spatial_dims=3, dropout=0.1), normalisation=norm)
-    # the "pulaski" and "shape_dae" sections are those kinds' own settings
-    segmenter = {k: v for k, v in (overrides or {}).items() if k not in ("pulaski", "shape_dae")}
-    return TrainConfig.from_dict(_merge(base.to_dict(), segmenter))
+    """The segmenter's config for the labelled cases' volumes (``learning.configs.default_train_config``)
+    with the project's overrides."""
+    return segmenter_config([c.case.volume.shape for c in data], data[0].case.volume.dtype, overrides, seed=seed)
 
 
 def validation_ids(state: ProjectLearning, data: list[Labelled]) -> list[int]:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from learning.train.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, load_model, save_checkpoint
-from learning.train.config import TrainConfig
+from learning.configs import TrainConfig
+from learning.train.checkpoint import (
+    CHECKPOINT_FORMAT,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+)
 from learning.train.loop import TrainResult, mean_dice, state_dict_bytes, train
 
 __all__ = [

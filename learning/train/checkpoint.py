@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from learning.configs import TrainConfig
 from learning.nets.segmenter import NetConfig, build_segmenter
-from learning.train.config import TrainConfig
 from learning.train.loop import TrainResult
 from learning.types import PathOrFile
 

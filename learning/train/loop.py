@@ -13,13 +13,13 @@ import torch
 from monai.losses import DiceCELoss
 from torch import nn
 
+from learning.configs import TrainConfig
 from learning.data.augment import build_augmentation
 from learning.data.dataset import PatchDataset, TrainItem, make_loader
 from learning.data.readers import full_region
 from learning.infer.predict import predict
 from learning.nets.segmenter import build_segmenter
 from learning.seed import seed_everything
-from learning.train.config import TrainConfig
 from learning.types import ProgressFn
 
 __all__ = ["TrainResult", "train", "mean_dice", "state_dict_bytes"]

@@ -45,6 +45,25 @@ def test_policy_train_and_learning_view(people):
     assert bogus.status_code == 400 and "not a valid choice" in str(bogus.json())
 
 
+def test_a_bad_train_config_is_refused_when_set_and_nothing_is_stored(people):
+    """Every kind's section is checked when the manager sets it, naming the bad setting; the policy
+    sent with it (cron) is not stored either."""
+    _, m, _ = people
+    good = m.patch("/api/projects/lp/learning/", {"train_config": {"max_epochs": 5, "pulaski": {"iterations": 50}}},
+                   format="json")
+    assert good.status_code == 200 and good.json()["policy"]["train_config"]["pulaski"]["iterations"] == 50
+    for bad, message in [({"max_epochs": 0}, "max_epochs must be >= 1"),
+                         ({"epochs": 5}, "unknown setting(s) epochs"),
+                         ({"pulaski": {"net": {"spatial_dims": 3}, "patch": [16, 62, 64]}}, "pulaski.patch"),
+                         ({"pulaski": {"loss": "dice"}}, "loss must be one of"),
+                         ({"shape_dae": {"iters": 5}}, "shape_dae: unknown setting(s) iters"),
+                         ([1, 2], "must be an object")]:
+        r = m.patch("/api/projects/lp/learning/", {"train_config": bad, "retrain_cron": "0 3 * * *"}, format="json")
+        assert r.status_code == 400 and message in r.json()["detail"], (bad, r.json())
+    policy = m.get("/api/projects/lp/learning/").json()["policy"]
+    assert policy["train_config"] == {"max_epochs": 5, "pulaski": {"iterations": 50}} and not policy["retrain_cron"]
+
+
 def test_rollback_needs_a_previous_version(people):
     project, m, _ = people
     assert m.post("/api/projects/lp/rollback/", {}, format="json").status_code == 404

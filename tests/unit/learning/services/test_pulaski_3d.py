@@ -72,11 +72,11 @@ def test_prior_in_parts_is_the_whole_volumes_prior() -> None:
 @pytest.mark.parametrize("patch,match", [([16, 62, 64], "multiples of 4"), ([16, 64], "3 positive")])
 def test_3d_patch_must_fit_the_net(patch, match) -> None:
     from core.errors import InvalidInput
-    from learning.services.pulaski import _train_config
+    from learning.configs import pulaski_settings
 
     net = {"spatial_dims": 3, "channels": [4, 8, 16], "strides": [2, 2]}
     with pytest.raises(InvalidInput, match=match):
-        _train_config({"net": net, "patch": patch}, seed=0)
+        pulaski_settings({"net": net, "patch": patch}, seed=0)
     with pytest.raises(InvalidInput, match="for a 3D net"):
-        _train_config({"patch": [16, 64, 64]}, seed=0)
-    assert _train_config({"net": net}, seed=0)[1] == (16, 64, 64)
+        pulaski_settings({"patch": [16, 64, 64]}, seed=0)
+    assert pulaski_settings({"net": net}, seed=0)[1] == (16, 64, 64)

@@ -9,6 +9,7 @@ import torch
 from learning.nets.prob_unet import (
     ProbTrainConfig,
     ProbUNetConfig,
+    binarise_samples,
     build_prob_unet,
     focal_tversky_loss,
     hausdorff_divergence,
@@ -62,12 +63,29 @@ def test_sampling_runs_unet_once() -> None:
 
 
 def test_summary() -> None:
-    probs = np.zeros((4, 6, 6), np.float32)
-    probs[:2, 2:4, 2:4] = 1.0
+    probs = np.zeros((4, 8, 8), np.float32)
+    probs[:2, 2:6, 2:6] = 1.0
     s = summarise_samples(probs)
     assert s.variance.max() == pytest.approx(0.25)
     # pairs: 2 identical non-empty, 2 empty, 4 cross pairs with d = 1 -> mean over 16 = 8/16
     assert s.ged == pytest.approx(0.5)
+
+
+def test_binarise_removes_specks_only() -> None:
+    """Components under ``min_size`` voxels go; a lesion stays; per slice or over the whole block."""
+    probs = np.zeros((2, 2, 12, 12), np.float32)
+    probs[0, 0, 2:6, 2:6] = 0.9  # a 16-voxel lesion
+    probs[0, 0, 10, 10] = 0.8  # a one-voxel speck beside it
+    probs[1, :, 5:8, 5:8] = 0.7  # 9 voxels on each of two slices: 18 connected in 3D
+    probs[1, 1, 0, 0] = 0.4  # under the threshold
+    out = binarise_samples(probs, min_size=10)
+    assert out.dtype == np.uint8 and out.shape == probs.shape
+    assert out[0, 0, 2:6, 2:6].all() and out[0, 0].sum() == 16  # the speck is gone
+    assert out[1].sum() == 0  # 9 < 10 on each slice
+    block = binarise_samples(probs, min_size=10, slice_wise=False)
+    assert block[1].sum() == 18  # one 3D component of 18 voxels
+    assert binarise_samples(probs, min_size=0).sum() == 16 + 1 + 18
+    assert summarise_samples(probs, min_size=10).samples.sum() == 16
 
 
 def test_distances_lower_for_matching_sets() -> None:
