@@ -291,7 +291,7 @@ def run(
         h = [hungarian_iou(ss, c.raters) for ss, c in zip(per, test_c)]
         g2 = [ged(sb[:, z:z + 1], readers[:, z:z + 1]) for z in outlined]
         h2 = [hungarian_iou(sb[:, z:z + 1], readers[:, z:z + 1]) for z in outlined]
-        raw = (samples[k] >= 0.5).astype(np.uint8)
+        raw = binarise_samples(samples[k], min_size=0)  # the threshold alone
         g2_raw = [ged(raw[:, z:z + 1], readers[:, z:z + 1]) for z in outlined]
         ged_res[k] = {"ged": float(np.mean(g)), "hungarian_iou": float(np.mean(h)),
                       "ged_slices": float(np.mean(g2)), "hungarian_iou_slices": float(np.mean(h2)),

@@ -251,12 +251,21 @@ def sample(
         raise ValueError(f"n must be >= 1, got {n}")
     with torch.inference_mode():
         feats = model.features(image)
-        prior = model.prior(image)
-        mu, sigma = prior.base_dist.loc, prior.base_dist.scale
-        eps = torch.randn((n, *mu.shape), generator=generator, device=mu.device if generator is None else "cpu")
-        z = mu + sigma * eps.to(mu.device)  # (n, B, L)
-        out = model.decode_many(feats, z)
+        out = model.decode_many(feats, _latents(model.prior(image), n, generator))
     return out.float() if logits else torch.sigmoid(out).float()
+
+
+def _latents(prior: Independent, n: int, generator: torch.Generator | None) -> torch.Tensor:
+    """``n`` latents per image ``(n, B, L)`` from the prior; a given generator draws on the CPU, so the
+    draws do not depend on the device."""
+    mu, sigma = prior.base_dist.loc, prior.base_dist.scale
+    eps = torch.randn((n, *mu.shape), generator=generator, device=mu.device if generator is None else "cpu")
+    return mu + sigma * eps.to(mu.device)
+
+
+def _slab(x: np.ndarray, lo: int, hi: int, device: torch.device) -> torch.Tensor:
+    """Rows ``lo:hi`` of a ``(Z, Y, X)`` array as a ``(1, 1, hi - lo, Y, X)`` float32 tensor on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(x[None, None, lo:hi], dtype=np.float32)).to(device)
 
 
 def _prior_in_parts(model: ProbUNet, x: np.ndarray, depth: int, device: torch.device) -> Independent:
@@ -272,8 +281,7 @@ def _prior_in_parts(model: ProbUNet, x: np.ndarray, depth: int, device: torch.de
     total, count = None, 0
     for z in range(0, x.shape[0], depth):
         lo, hi = max(0, z - s), min(x.shape[0], z + depth + s)
-        part = torch.from_numpy(np.ascontiguousarray(x[None, None, lo:hi], dtype=np.float32)).to(device)
-        h = enc.body(part)[:, :, (z - lo) // s : (min(x.shape[0], z + depth) - lo) // s]
+        h = enc.body(_slab(x, lo, hi, device))[:, :, (z - lo) // s : (min(x.shape[0], z + depth) - lo) // s]
         part_sum = h.sum(dim=(2, 3, 4), keepdim=True)
         total = part_sum if total is None else total + part_sum
         count += h[0, 0].numel()
@@ -308,17 +316,13 @@ def sample_volume(
     depth = max(step, max_voxels // (shape[1] * shape[2]) // step * step)
     z, y, xx = volume.shape
     if depth >= shape[0]:
-        whole = torch.from_numpy(np.ascontiguousarray(x[None, None], dtype=np.float32)).to(device)
-        return sample(model, whole, n, generator=generator)[:, 0].cpu().numpy()[:, :z, :y, :xx]
+        return sample(model, _slab(x, 0, shape[0], device), n, generator=generator)[:, 0].cpu().numpy()[:, :z, :y, :xx]
     out = np.empty((n, *shape), np.float32)
     with torch.inference_mode():
-        prior = _prior_in_parts(model, x, depth, device)
-        mu, sigma = prior.base_dist.loc, prior.base_dist.scale
-        latents = mu + sigma * torch.randn((n, *mu.shape), generator=generator).to(mu.device)  # (n, 1, L)
+        latents = _latents(_prior_in_parts(model, x, depth, device), n, generator)  # (n, 1, L)
         for z0 in range(0, shape[0], depth):
             lo, hi = max(0, z0 - step), min(shape[0], z0 + depth + step)
-            part = torch.from_numpy(np.ascontiguousarray(x[None, None, lo:hi], dtype=np.float32)).to(device)
-            feats = model.features(part)[:, :, z0 - lo : min(shape[0], z0 + depth) - lo]
+            feats = model.features(_slab(x, lo, hi, device))[:, :, z0 - lo : min(shape[0], z0 + depth) - lo]
             out[:, z0 : z0 + depth] = torch.sigmoid(model.decode_many(feats, latents))[:, 0].float().cpu().numpy()
     return out[:, :z, :y, :xx]
 
