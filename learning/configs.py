@@ -9,6 +9,7 @@ numerical modules build their networks from them.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from math import prod
@@ -535,6 +536,16 @@ def default_train_config(shapes: Sequence[Sequence[int]], dtype: str, *, seed: i
                   for i, p in enumerate((32, 96, 96)))
     return TrainConfig(seed=seed, spatial_dims=3, patch=patch, max_epochs=30, early_stopping_patience=5,
                        net=NetConfig(spatial_dims=3, dropout=0.1), normalisation=norm)
+
+
+def voxel_dtype(dtypes: Sequence[str]) -> str:
+    """The one voxel dtype a project's default config is built for: the most common of its volumes'
+    (ties: the first by name; float32 with no volume). Training and the policy check both use it, so a
+    mixed-dtype project's setting is checked against the normalisation its training will use."""
+    if not dtypes:
+        return "float32"
+    counts = Counter(dtypes)
+    return min(counts, key=lambda d: (-counts[d], d))
 
 
 def segmenter_config(shapes: Sequence[Sequence[int]], dtype: str, overrides: dict | None, *,

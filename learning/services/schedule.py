@@ -13,7 +13,7 @@ from annotation.models import LabelVersion
 from core.errors import InvalidInput
 from core.models import Job, JobStatus, Project, Volume
 from learning.acquisition import AcquisitionPolicy
-from learning.configs import check_train_config
+from learning.configs import check_train_config, voxel_dtype
 from learning.models import ProjectLearning
 from learning.services.registry import learning_state, request_training
 
@@ -61,9 +61,8 @@ def set_policy(*, project: Project, cron: str | None = None, after_n: int | None
         state.retrain_after_consensus = after_n
     if train_config is not None:
         vols = list(Volume.objects.filter(case__project=project).values_list("shape", "dtype"))
-        dtypes = sorted({d for _, d in vols})
         state.train_config = check_train_config(train_config, shapes=[s for s, _ in vols],
-                                                dtype=dtypes[0] if dtypes else "float32")
+                                                dtype=voxel_dtype([d for _, d in vols]))
     state.save()
     name = f"retrain:{project.slug}"
     if state.retrain_cron:

@@ -31,7 +31,7 @@ from core import jobs
 from core.errors import InvalidInput
 from core.models import Case, Job, Project
 from core.storage import open_volume
-from learning.configs import segmenter_config
+from learning.configs import segmenter_config, voxel_dtype
 from learning.data import ArrayReader, TrainItem
 from learning.infer import predict
 from learning.models import CurvePoint, ModelStatus, ModelVersion, ProjectLearning
@@ -117,7 +117,8 @@ def labelled_cases(project: Project) -> list[Labelled]:
 def build_config(project: Project, data: list[Labelled], *, overrides: dict | None = None, seed: int = 0) -> TrainConfig:
     """The segmenter's config for the labelled cases' volumes (``learning.configs.default_train_config``)
     with the project's overrides."""
-    return segmenter_config([c.case.volume.shape for c in data], data[0].case.volume.dtype, overrides, seed=seed)
+    return segmenter_config([c.case.volume.shape for c in data], voxel_dtype([c.case.volume.dtype for c in data]),
+                            overrides, seed=seed)
 
 
 def validation_ids(state: ProjectLearning, data: list[Labelled]) -> list[int]:

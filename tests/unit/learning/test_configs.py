@@ -52,3 +52,13 @@ def test_checking_loads_no_torch() -> None:
             "print(sorted(m for m in ('torch', 'monai') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_voxel_dtype_is_the_most_common() -> None:
+    """Training and the policy check build the default config for one dtype, chosen by one rule."""
+    from learning.configs import voxel_dtype
+
+    assert voxel_dtype(["int16", "float32", "int16"]) == "int16"
+    assert voxel_dtype(["uint8", "float32"]) == "float32"   # a tie goes to the first by name
+    assert voxel_dtype([]) == "float32"
+    assert default_train_config([(5, 64, 64)], voxel_dtype(["int16", "int16", "uint8"])).normalisation.mode == "window"

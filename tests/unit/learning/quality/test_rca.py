@@ -81,3 +81,32 @@ def test_area_weighted_and_middle_slice_features() -> None:
     vol[2, 4:12, 4:12] = 1.0
     np.testing.assert_array_equal(middle_slice_features(vol), image_features(vol[2]))
     assert not np.array_equal(middle_slice_features(vol), image_features(vol[1]))
+
+
+def test_bspline_carries_a_shape_that_affine_cannot() -> None:
+    """A bent structure (one half shifted) is matched to a straight one: the deformable option, which
+    refines the affine fit, must carry the straight mask over better than the affine map alone."""
+    import SimpleITK as sitk
+
+    from learning.quality.rca import register
+
+    size = 64
+    yy, xx = np.mgrid[:size, :size]
+    straight = ((np.abs(yy - 32) < 5) & (np.abs(xx - 32) < 22)).astype(np.uint8)
+    bent = straight.copy()
+    bent[:, 32:] = np.roll(straight[:, 32:], 10, axis=0)   # right half moved down: a step no affine map makes
+
+    def image(lab: np.ndarray) -> np.ndarray:
+        return ndimage.gaussian_filter(lab.astype(np.float32) * 200 + 20, 1.5)
+
+    def carried(transform: str) -> float:
+        t = register(image(bent), image(straight), transform=transform, metric="mean_squares", iterations=200)
+        warped = sitk.Resample(sitk.GetImageFromArray(straight), sitk.GetImageFromArray(bent), t,
+                               sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+        from annotation.metrics.overlap import dice
+        return dice(sitk.GetArrayFromImage(warped), bent)
+
+    affine, bspline = carried("affine"), carried("bspline")
+    assert bspline > affine + 0.1, (affine, bspline)
+    with pytest.raises(ValueError, match="transform must be"):
+        register(image(bent), image(straight), transform="demons")
