@@ -5,8 +5,8 @@ onto each of the ``k`` most similar labelled references, so a small ``k`` biases
 This bench registers every predicted-foreground slice of the test cases to its ``--max-k`` nearest
 references once and reports, for each smaller ``k`` (the nearest-first prefix), Pearson r, MAE and
 mean bias of the case estimate (max over references, and the mean for comparison) against the true
-Dice. Besides the paper's max and the mean it reports robust maxima: the mean of the ``m`` highest
-Dice values (``top3``, ``top5``), since the max of ``k`` noisy registrations is itself noisy.
+Dice: the paper's max, the mean, and RCA's estimator (``learning.quality.rca.rca_estimate``: the mean
+of the top 5% of the k values, a robust max). ``--dump`` keeps every value for other estimators.
 Same data, split and segmenter as ``bench/uncertainty.py`` (seed 0: 360 cases, 600 steps).
 ``--split validation`` leaves the test patients out altogether: 20% of the *training* patients are
 held out, the segmenter trains and the references come from the rest, so a choice of ``k``,
@@ -15,6 +15,7 @@ A quality bench with no time goal: its ``speedup`` is null.
 
     python bench/rca_references.py [--max-k 60] [--refs 300] [--split test|validation]
         [--transform affine|bspline] [--dump PATH]
+    python bench/rca_references.py --from-dump PATH    # the figures of a dump again
 """
 
 from __future__ import annotations
@@ -36,31 +37,19 @@ from bench._common import log  # noqa: E402
 from bench.uncertainty import per_case, references  # noqa: E402
 
 from annotation.metrics.overlap import dice  # noqa: E402
-from learning.quality.rca import RCA_K, RCA_TRANSFORM, area_weighted, rca_predict  # noqa: E402
+from learning.quality.rca import RCA_K, RCA_TRANSFORM, area_weighted, rca_estimate, rca_predict  # noqa: E402
 from learning.simulation import SimulationConfig, default_data_path, load_cases, split_by_patient  # noqa: E402
 from learning.simulation.harness import case_slices, consensus_of, train_segmenter  # noqa: E402
 from learning.uncertainty import foreground_probability  # noqa: E402
 
 
-ESTIMATORS = ("max", "mean", "top3", "top5")
-
-
-def slice_estimate(d: list[float] | np.ndarray, how: str) -> float:
-    """One slice's estimate from its references' Dice values: max, mean, or mean of the m highest (topm)."""
-    d = np.asarray(d, dtype=np.float64)
-    if how == "max":
-        return float(d.max())
-    if how == "mean":
-        return float(d.mean())
-    if how.startswith("top"):
-        return float(np.sort(d)[-int(how[3:]):].mean())
-    raise ValueError(f"unknown estimator {how!r}")
+ESTIMATORS = {"max": np.max, "mean": np.mean, "rca": rca_estimate}
 
 
 def case_estimate(rows: list[tuple[float, list[float]]], k: int, how: str) -> float:
     """A case's estimate from each predicted slice's estimate over its k nearest references,
     by ``learning.quality.rca.rca_case_slices``' rule (``area_weighted``)."""
-    return area_weighted([a for a, _ in rows], [slice_estimate(d[:k], how) for _, d in rows])
+    return area_weighted([a for a, _ in rows], [float(ESTIMATORS[how](d[:k])) for _, d in rows])
 
 
 def run(*, data: Path, max_k: int = 60, n_refs: int = 300, seed: int = 0, threads: int = 1,
@@ -96,20 +85,24 @@ def run(*, data: Path, max_k: int = 60, n_refs: int = 300, seed: int = 0, thread
     log(f"RCA with {max_k} references per slice, {transform} ({time.perf_counter() - t0:.0f}s)")
     if dump is not None:
         dump.parent.mkdir(parents=True, exist_ok=True)
-        dump.write_text(json.dumps({"true": true.tolist(), "per": per, "split": split, "transform": transform}))
+        dump.write_text(json.dumps({"true": true.tolist(), "per": per, "split": split, "transform": transform,
+                                    "max_k": max_k}))
+    return {"bench": "rca_references", "speedup": None, "figures": figures_of(per, true, max_k), "default_k": RCA_K,
+            "split": split, "transform": transform, "test_cases": len(test_c), "references": len(refs_img),
+            "test_mean_dice": float(true.mean()), "elapsed_s": time.perf_counter() - t0, "threads": threads,
+            "torch": torch.__version__}
+
+
+def figures_of(per: list[list[tuple[float, list[float]]]], true: np.ndarray, max_k: int) -> dict[str, dict[str, float]]:
+    """r, MAE and bias of each estimator's case estimates against the true Dice, for each k up to ``max_k``."""
     figures: dict[str, dict[str, float]] = {}
     for k in sorted({1, 3, 5, 10, 20, 30, 40, 60, RCA_K, max_k} & set(range(1, max_k + 1))):
         for how in ESTIMATORS:
-            if how.startswith("top") and int(how[3:]) > k:
-                continue
             est = np.array([case_estimate(rows, k, how) for rows in per])
-            figures[f"{how}_k{k}"] = {"r": float(pearsonr(est, true).statistic),
-                                      "mae": float(np.abs(est - true).mean()), "bias": float((est - true).mean())}
-            log(f"{how:>4} over k={k:>2}: r {figures[f'{how}_k{k}']['r']:.3f} MAE {figures[f'{how}_k{k}']['mae']:.3f} "
-                f"bias {figures[f'{how}_k{k}']['bias']:+.3f}")
-    return {"bench": "rca_references", "speedup": None, "figures": figures, "default_k": RCA_K,
-            "split": split, "transform": transform, "test_cases": len(test_c), "references": len(refs_img), "test_mean_dice": float(true.mean()),
-            "elapsed_s": time.perf_counter() - t0, "threads": threads, "torch": torch.__version__}
+            f = figures[f"{how}_k{k}"] = {"r": float(pearsonr(est, true).statistic),
+                                          "mae": float(np.abs(est - true).mean()), "bias": float((est - true).mean())}
+            log(f"{how:>4} over k={k:>2}: r {f['r']:.3f} MAE {f['mae']:.3f} bias {f['bias']:+.3f}")
+    return figures
 
 
 if __name__ == "__main__":
@@ -122,6 +115,13 @@ if __name__ == "__main__":
                     help="validation: held-out training patients; the test patients are not touched")
     ap.add_argument("--transform", choices=["rigid", "affine", "bspline"], default=RCA_TRANSFORM)
     ap.add_argument("--dump", type=Path, help="write every slice's per-reference Dice values here (JSON)")
+    ap.add_argument("--from-dump", type=Path, help="only summarise a --dump file (no training, no registration)")
     a = ap.parse_args()
+    if a.from_dump:
+        d = json.loads(a.from_dump.read_text())
+        print(json.dumps({"bench": "rca_references", "speedup": None, "split": d["split"], "transform": d["transform"],
+                          "test_cases": len(d["true"]),
+                          "figures": figures_of(d["per"], np.array(d["true"]), d.get("max_k", 60))}))
+        sys.exit(0)
     print(json.dumps(run(data=a.data, max_k=a.max_k, n_refs=a.refs, threads=a.threads, split=a.split,
                          transform=a.transform, dump=a.dump)))

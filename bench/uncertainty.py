@@ -14,7 +14,8 @@ and a shape DAE; then on TEST patients reports:
     majority consensus): PULASki voxel variance and sample diversity, anatomical (DAE) deviation,
     MC-dropout entropy (5 passes), flip-TTA variance, each aggregated as mean and as fg_ratio;
   - RCA predicted vs true Dice (Pearson r, MAE), 2D per-slice registration (affine, Mattes MI by default)
-    to k = 20 references (``learning.quality.RCA_K``);
+    to k = 60 references (``learning.quality.RCA_K``), the estimate the mean of the top 5% of their
+    Dice values (``rca_estimate``);
   - a synthetic-bias experiment: segmenters trained on ONE subgroup only; the bias audit on RCA-estimated
     Dice predicts the sign of the true ΔDSC. Subgroups: LIDC's own attributes (contrast / no contrast,
     thin / thick slices; their true gaps are tiny) and a synthetic second site (half the patients'
@@ -523,7 +524,7 @@ if __name__ == "__main__":
     ap.add_argument("--bias-rca-k", type=int, default=5,
                     help="references per RCA estimate in the 8 bias-audit trainings (k = 20 there would take "
                          "the bench past its one-hour CPU budget)")
-    ap.add_argument("--rca-transform", choices=["rigid", "affine"], default=RCA_TRANSFORM)
+    ap.add_argument("--rca-transform", choices=["rigid", "affine", "bspline"], default=RCA_TRANSFORM)
     ap.add_argument("--rca-metric", choices=["mean_squares", "mutual_information"], default=RCA_METRIC)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)

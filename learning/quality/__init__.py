@@ -7,6 +7,7 @@ from learning.quality.ood import EnsembleOOD, FeatureOOD
 from learning.quality.rca import (
     RCA_K,
     RCA_METRIC,
+    RCA_TOP_FRACTION,
     RCA_TRANSFORM,
     RCAResult,
     area_weighted,
@@ -14,6 +15,7 @@ from learning.quality.rca import (
     middle_slice_features,
     nearest_references,
     rca_case_slices,
+    rca_estimate,
     rca_predict,
     register,
 )
@@ -21,6 +23,7 @@ from learning.quality.rca import (
 __all__ = [
     "RCA_K",
     "RCA_METRIC",
+    "RCA_TOP_FRACTION",
     "RCA_TRANSFORM",
     "AuditResult",
     "EnsembleOOD",
@@ -34,6 +37,7 @@ __all__ = [
     "middle_slice_features",
     "nearest_references",
     "rca_case_slices",
+    "rca_estimate",
     "rca_predict",
     "register",
 ]

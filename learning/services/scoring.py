@@ -45,8 +45,8 @@ FEATURE_SLICES = 8
 #: case left out of a diverse batch with combined score 1 tied a batch case scored 0.
 BATCH_BOOST = 2.0
 #: References per RCA estimate for whole volumes: one 3D registration costs about as much as a
-#: hundred 2D slice registrations, so the audit keeps 5 there; thin crops use RCA_K (20) per slice,
-#: the setting measured on LIDC (bench/rca_references.py). Fewer references bias RCA low.
+#: hundred 2D slice registrations, so the audit keeps 5 there; thin crops use RCA_K (60) per slice,
+#: the setting chosen on LIDC validation patients (bench/rca_references.py). Fewer references bias RCA low.
 RCA_K_VOLUME = 5
 Progress = Callable[[float, str], None]
 

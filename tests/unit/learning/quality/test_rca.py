@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from learning.quality.rca import image_features, rca_case_slices, rca_predict
+from learning.quality.rca import image_features, rca_case_slices, rca_estimate, rca_predict
 
 
 def make_pair(seed: int, size: int = 48) -> tuple[np.ndarray, np.ndarray]:
@@ -30,7 +30,7 @@ def test_perfect_prediction_scores_high(references) -> None:
     image, label = make_pair(100)
     r = rca_predict(image, label, *references, k=3)
     assert r.predicted_dice > 0.8
-    assert r.dices.shape == (3,) and r.mean_dice <= r.predicted_dice
+    assert r.dices.shape == (3,) and r.mean_dice <= r.predicted_dice == r.max_dice   # 3 references: the max
 
 
 def test_empty_prediction_scores_zero(references) -> None:
@@ -110,3 +110,16 @@ def test_bspline_carries_a_shape_that_affine_cannot() -> None:
     assert bspline > affine + 0.1, (affine, bspline)
     with pytest.raises(ValueError, match="transform must be"):
         register(image(bent), image(straight), transform="demons")
+
+
+def test_rca_estimate_is_a_robust_max() -> None:
+    """Up to 20 references the estimate is the paper's max; beyond, the mean of the top 5%, so one lucky
+    registration among many does not set it."""
+    assert rca_estimate([0.1, 0.7, 0.3]) == 0.7
+    d = np.r_[np.full(57, 0.2), 0.6, 0.7, 0.95]   # 60 values: top 3
+    assert rca_estimate(d) == pytest.approx((0.6 + 0.7 + 0.95) / 3)
+    assert rca_estimate(d, top_fraction=1.0) == pytest.approx(d.mean())
+    with pytest.raises(ValueError, match="at least one"):
+        rca_estimate([])
+    with pytest.raises(ValueError, match="top_fraction"):
+        rca_estimate(d, top_fraction=0.0)
