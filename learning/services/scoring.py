@@ -204,22 +204,26 @@ def _audit(project: Project, version: ModelVersion, labelled, by_id: dict, rng: 
                 ref_img.append(im[z])
                 ref_lab.append(t[z].astype(np.uint8))
     ref_feats = np.stack([image_features(r) for r in ref_img]) if ref_img else None
-    per_case, est, true = [], [], []
-    for i, d in enumerate(labelled):
-        pred = by_id[d.case.pk]["pred"]
-        if images[i].shape[0] < 16:  # RCA never sees the case's own label: the others' slices only
+    preds = [by_id[d.case.pk]["pred"] for d in labelled]
+
+    def rca_of(i: int) -> float:  # RCA never sees the case's own label: the others' only
+        if images[i].shape[0] < 16:
             keep = [s for s, j in enumerate(owner) if j != i]
-            rca = rca_case_slices(images[i], pred, [ref_img[s] for s in keep], [ref_lab[s] for s in keep],
-                                  ref_features=ref_feats[keep]) if keep else 0.0
-        else:
-            others = [j for j in range(len(labelled)) if j != i]  # RCA never sees the case's own label
-            rca = rca_predict(images[i], pred, [images[j] for j in others], [targets[j].astype(np.uint8) for j in others],
-                              k=RCA_K_VOLUME).predicted_dice
-        td = float(dice(pred > 0, targets[i]))
-        est.append(float(rca))
-        true.append(td)
-        per_case.append({"case_id": d.case.pk, "rca_dice": float(rca), "true_dice": td,
-                         "attributes": d.case.attributes})
+            return rca_case_slices(images[i], preds[i], [ref_img[s] for s in keep], [ref_lab[s] for s in keep],
+                                   ref_features=ref_feats[keep]) if keep else 0.0
+        others = [j for j in range(len(labelled)) if j != i]
+        return rca_predict(images[i], preds[i], [images[j] for j in others],
+                           [targets[j].astype(np.uint8) for j in others], k=RCA_K_VOLUME).predicted_dice
+
+    # registrations release the GIL: the cases run in parallel (core.compute)
+    results = compute.map_collect(rca_of, range(len(labelled)))
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise errors[0]
+    est = [float(r) for r in results]
+    true = [float(dice(p > 0, t)) for p, t in zip(preds, targets)]
+    per_case = [{"case_id": d.case.pk, "rca_dice": e, "true_dice": td, "attributes": d.case.attributes}
+                for d, e, td in zip(labelled, est, true)]
     groups = attribute_groups([d.case for d in labelled])
     result = bias_audit(np.array(est), groups, rng=rng, true_dice=np.array(true), n_boot=500, n_perm=500)
     return BiasAudit.objects.create(project=project, model_version=version, result=result.to_dict(),
