@@ -239,6 +239,7 @@ def run(
     skip_rca: bool = False,
     infer_batch: int = 64,
     site_repeats: int = 2,
+    missing_readers: str = "empty",
 ) -> dict[str, object]:
     torch.set_num_threads(threads)
     dev = pick_device(device)
@@ -256,12 +257,16 @@ def run(
     seg = train_segmenter(train_c, train_l, cfg, seed, dev)
     log(f"segmenter trained ({time.perf_counter() - t0:.0f}s)")
     xtr, tr_owner = case_slices(train_c)
+
+    def train_readers(c) -> np.ndarray:  # (4, Z, Y, X): the probabilistic U-Nets' targets
+        return c.readers(4) if missing_readers == "empty" else rater_stack(c.raters)
+
     if prob_dims == 2:
         xtr = xtr.numpy()
-        rtr = np.concatenate([rater_stack(c.raters).transpose(1, 0, 2, 3) for c in train_c]).astype(np.uint8)
+        rtr = np.concatenate([train_readers(c).transpose(1, 0, 2, 3) for c in train_c]).astype(np.uint8)
     else:  # 3D patches, half centred on a rater's foreground (what the platform's 3D PULASki trains on)
         xtr, rtr = training_patches([xtr.numpy()[tr_owner == i, 0] for i in range(len(train_c))],
-                                    [c.raters for c in train_c], patch=prob_patch, n_raters=4,
+                                    [train_readers(c) for c in train_c], patch=prob_patch, n_raters=4,
                                     rng=np.random.default_rng([seed, 3]))
     log(f"probabilistic U-Nets train in {prob_dims}D on {len(xtr)} items of shape {xtr.shape[2:]}")
     net = ProbUNetConfig(spatial_dims=prob_dims, channels=prob_channels, strides=(2,) * (len(prob_channels) - 1),
@@ -303,9 +308,9 @@ def run(
 
     # the LIDC papers' convention (Kohl et al. 2018, PHiSeg): 2D slices with any rater's foreground, all
     # four readers' masks including the empty ones (a reader who did not outline the nodule)
-    n_readers = max(c.raters.shape[0] for c in cases)
+    n_readers = max(len(c.readers()) for c in cases)
     readers = np.concatenate([
-        np.concatenate([c.raters, np.zeros((n_readers - len(c.raters), *c.raters.shape[1:]), np.uint8)])
+        np.concatenate([r := c.readers(), np.zeros((n_readers - len(r), *r.shape[1:]), np.uint8)])
         for c in test_c], axis=1)  # (n_readers, S, Y, X)
     outlined = np.flatnonzero(readers.any(axis=(0, 2, 3)))
     # both models' samples binarised alike: threshold 0.5, specks under MIN_COMPONENT voxels removed (per
@@ -512,6 +517,7 @@ def run(
         "bias_significant_true_gaps_flagged": None if skip_rca else sum(b["est_p"] < 0.05 and b["sign_match"] for b in real_gaps),
         "bias_experiments": None if skip_rca else bias,
         "skip_rca": skip_rca,
+        "missing_readers": missing_readers,
         "rca_registration": {"transform": rca_transform, "metric": rca_metric, "k": rca_k, "k_bias_audit": bias_rca_k,
                              "workers": rca_workers},
         "ood_auroc": auroc,
@@ -556,6 +562,9 @@ if __name__ == "__main__":
     ap.add_argument("--rca-metric", choices=["mean_squares", "mutual_information"], default=RCA_METRIC)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--missing-readers", choices=["empty", "cycle"], default="empty",
+                    help="the probabilistic U-Nets' targets for a reader who outlined nothing: an empty mask "
+                         "(LIDC's convention, as GED counts it) or the present readers cycled (before 2026-11-28)")
     ap.add_argument("--seeds", type=int, default=1,
                     help="run seeds seed .. seed+N-1 (split, models, draws); the last line adds mean, sd and, for "
                          "PULASki vs its baseline, the seeds where PULASki is better")
@@ -579,7 +588,8 @@ if __name__ == "__main__":
                   prob_iterations=a.prob_iterations, dae_iterations=a.dae_iterations,
                   bias_iterations=a.bias_iterations, n_samples=a.samples, rca_k=a.rca_k, bias_rca_k=a.bias_rca_k,
                   rca_transform=a.rca_transform, rca_metric=a.rca_metric, repeats=a.repeats, device=a.device,
-                  threads=a.threads, rca_workers=a.rca_workers, skip_rca=a.skip_rca, infer_batch=a.infer_batch, site_repeats=a.site_repeats,
+                  threads=a.threads, rca_workers=a.rca_workers, skip_rca=a.skip_rca, infer_batch=a.infer_batch,
+                  site_repeats=a.site_repeats, missing_readers=a.missing_readers,
                   dae_seeds=a.dae_seeds, prob_channels=tuple(int(c) for c in a.prob_channels.split(",")),
                   prob_dims=a.prob_dims, prob_patch=tuple(int(c) for c in a.prob_patch.split(",")))
     runs = [run(seed=a.seed + i, **kwargs) for i in range(a.seeds)]

@@ -4,7 +4,8 @@ Layout: ``<data>/manifest.csv`` with at least ``case_id`` and ``patient_id`` col
 kept as attributes), and ``<data>/<case_id>/image.nii.gz`` plus ``rater-N.nii.gz`` masks. Arrays are
 read with nibabel as ``(Z, Y, X)`` (the file's ``(i, j, k)`` reversed, not reoriented: SimpleITK's order
 and values) and centre-cropped in-plane to ``crop`` pixels (LIDC nodule crops are centred on the nodule).
-Empty rater masks are dropped (an empty mask marks a missing reader).
+Empty rater masks are dropped from ``raters`` (an empty mask marks a reader who did not outline the
+structure); ``Case.readers`` gives them back as empty masks, the LIDC papers' convention for GED.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Case:
         image: ``(Z, Y, X)`` uint8 (or the file's dtype) image.
         raters: ``(R, Z, Y, X)`` uint8 non-empty rater masks (R >= 1; all raters when all are empty).
         attributes: the manifest row's other columns, as strings.
+        n_readers: rater masks in the folder, empty ones included (0: as many as ``raters``).
     """
 
     case_id: str
@@ -41,6 +43,19 @@ class Case:
     image: np.ndarray
     raters: np.ndarray
     attributes: dict[str, str] = field(default_factory=dict)
+    n_readers: int = 0
+
+    def readers(self, n: int | None = None) -> np.ndarray:
+        """``(n, Z, Y, X)`` uint8: every reader's mask, an empty one for each reader who outlined nothing.
+
+        In LIDC four readers read every scan and one who did not mark a nodule has an empty mask; the
+        published GED figures (Kohl et al. 2018, PHiSeg) count those, and a model of the readers'
+        variability must learn from them that a faint nodule is sometimes not outlined at all.
+        ``n`` (default ``n_readers``) larger than the readers cycles through them.
+        """
+        total = max(self.n_readers, len(self.raters))
+        m = np.concatenate([self.raters, np.zeros((total - len(self.raters), *self.raters.shape[1:]), np.uint8)])
+        return m[np.arange(total if n is None else n) % total]
 
 
 def _read(path: Path) -> np.ndarray:
@@ -107,6 +122,7 @@ def load_cases(
                 image=_centre_crop(image, crop),
                 raters=_centre_crop(np.stack(nonempty), crop),
                 attributes=attrs,
+                n_readers=len(masks),
             )
         )
     return cases

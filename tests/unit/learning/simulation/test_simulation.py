@@ -54,6 +54,10 @@ def test_load_and_split(tmp_path: Path) -> None:
     cases = load_cases(make_lidc_folder(tmp_path), crop=16)
     assert len(cases) == 8 and cases[0].image.shape == (3, 16, 16)
     assert cases[0].raters.shape[0] == 2  # the empty rater is dropped
+    readers = cases[0].readers()  # ... and comes back as an empty reader (the LIDC convention)
+    assert cases[0].n_readers == 3 and readers.shape == (3, 3, 16, 16)
+    assert readers[:2].any(axis=(1, 2, 3)).all() and not readers[2].any()
+    assert cases[0].readers(4).shape[0] == 4 and (cases[0].readers(4)[3] == readers[0]).all()  # cycled beyond
     tr, te = split_by_patient([c.patient_id for c in cases], test_fraction=0.25, rng=np.random.default_rng(0))
     assert not {cases[i].patient_id for i in tr} & {cases[i].patient_id for i in te}
 
