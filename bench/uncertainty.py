@@ -88,7 +88,6 @@ from learning.simulation.harness import (  # noqa: E402
     case_slices,
     consensus_of,
     predict_probs,
-    rater_stack,
     train_segmenter,
 )
 from learning.uncertainty import (  # noqa: E402
@@ -259,7 +258,7 @@ def run(
     xtr, tr_owner = case_slices(train_c)
 
     def train_readers(c) -> np.ndarray:  # (4, Z, Y, X): the probabilistic U-Nets' targets
-        return c.readers(4) if missing_readers == "empty" else rater_stack(c.raters)
+        return c.readers(4) if missing_readers == "empty" else c.raters[np.arange(4) % len(c.raters)]
 
     if prob_dims == 2:
         xtr = xtr.numpy()

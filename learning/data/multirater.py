@@ -36,7 +36,8 @@ def training_patches(images: list[np.ndarray], masks: list[np.ndarray], *, patch
         images: per case ``(Z, Y, X)`` normalised float32 images.
         masks: per case ``(R, Z, Y, X)`` uint8 rater masks (R may differ between cases).
         patch: ``(z, y, x)`` patch size; a smaller case is padded (image with its minimum, masks with 0).
-        n_raters: raters per item; a case with fewer cycles through its raters.
+        n_raters: raters per item; a case that fewer raters labelled cycles through them (an empty
+            submission is a mask, one of the R).
         rng: patch centres and the subset kept.
         per_case: patches centred on a random voxel of any rater's foreground (none if the raters left
             the case empty), and as many centred anywhere (one for an empty case).
@@ -71,7 +72,8 @@ def training_slices(images: list[np.ndarray], masks: list[np.ndarray], *, hw: tu
         images: per case ``(Z, Y, X)`` normalised float32 images.
         masks: per case ``(R, Z, Y, X)`` uint8 rater masks (R may differ between cases).
         hw: common in-plane size (>= every case's).
-        n_raters: raters per item; a case with fewer cycles through its raters (as the LIDC papers do).
+        n_raters: raters per item; a case that fewer raters labelled cycles through them. A rater who
+            found nothing submitted an empty mask, which is one of the R (the LIDC papers' convention).
         rng: which background slices and which subset are kept.
         max_slices: cap on the number of slices.
 

@@ -320,11 +320,6 @@ def tta_scores(model: nn.Module, cases: Sequence[Case], device: torch.device) ->
     return np.array([aggregate(v[owner == i], how="fg_ratio", foreground=m[owner == i]) for i in range(len(cases))])
 
 
-def rater_stack(raters: np.ndarray, n: int = 4) -> np.ndarray:
-    """Fill ``(R, ...)`` rater masks to ``n`` by cycling through the present raters."""
-    return raters[np.arange(n) % raters.shape[0]]
-
-
 @dataclass
 class _PulaskiState:
     model: nn.Module | None = None
@@ -336,9 +331,10 @@ class _PulaskiState:
 
 def _update_pulaski(state: _PulaskiState, cases: Sequence[Case], labels: Sequence[np.ndarray], cfg: SimulationConfig,
                     rng: np.random.Generator, device: torch.device) -> None:
-    """Fine-tune (warm start) the PULASki net on all raters and the shape DAE on consensus slices."""
+    """Fine-tune (warm start) the PULASki net on all readers (those who outlined nothing as empty masks,
+    as in the platform, where a rater's empty submission is a mask) and the shape DAE on consensus slices."""
     imgs = np.concatenate([_norm(c.image) for c in cases])[:, None]
-    raters = np.concatenate([rater_stack(c.raters).transpose(1, 0, 2, 3) for c in cases]).astype(np.float32)
+    raters = np.concatenate([c.readers(4).transpose(1, 0, 2, 3) for c in cases]).astype(np.float32)
     cons = np.concatenate(list(labels)).astype(np.uint8)
     if state.model is None:
         pcfg = ProbTrainConfig(net=ProbUNetConfig(spatial_dims=2, channels=cfg.channels, strides=(2,) * (len(cfg.channels) - 1)))
