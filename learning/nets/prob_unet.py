@@ -426,15 +426,23 @@ def hausdorff_divergence(x: torch.Tensor, y: torch.Tensor, *, blur: float = 2.0)
 
 
 def focal_tversky_loss(
-    probs: torch.Tensor, target: torch.Tensor, *, alpha: float = 0.7, beta: float = 0.3, gamma: float = 0.75
+    probs: torch.Tensor, target: torch.Tensor, *, alpha: float = 0.7, beta: float = 0.3, gamma: float = 0.75,
+    per_item: bool = True,
 ) -> torch.Tensor:
-    """Focal-Tversky loss (Abraham & Khan 2019), per item ``(B,)``; ``alpha`` weighs false negatives."""
-    p, t = probs.flatten(1), target.flatten(1).to(probs.dtype)
-    tp = (p * t).sum(1)
-    fn = ((1 - p) * t).sum(1)
-    fp = (p * (1 - t)).sum(1)
+    """Focal-Tversky loss (Abraham & Khan 2019); ``alpha`` weighs false negatives.
+
+    ``per_item``: one Tversky index per item, ``(B,)``; False: one over the whole batch, ``(1,)``, as the
+    authors' code computes it. Per item an empty target (a reader who outlined nothing) has no true
+    positives to win, so its only gradient is towards predicting nothing; over the batch its false
+    positives weigh against the other items' true positives.
+    """
+    dims = 1 if per_item else tuple(range(probs.dim()))
+    p, t = (probs.flatten(1), target.flatten(1).to(probs.dtype)) if per_item else (probs, target.to(probs.dtype))
+    tp = (p * t).sum(dims)
+    fn = ((1 - p) * t).sum(dims)
+    fp = (p * (1 - t)).sum(dims)
     ti = (tp + 1.0) / (tp + alpha * fn + beta * fp + 1.0)
-    return (1.0 - ti).clamp_min(1e-6).pow(gamma)  # pow(<1) has an infinite slope at 0
+    return (1.0 - ti).clamp_min(1e-6).pow(gamma).reshape(-1)  # pow(<1) has an infinite slope at 0
 
 
 def pulaski_loss(
@@ -495,7 +503,9 @@ def baseline_loss(
     beta: float = 1.0,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Focal-Tversky + ``beta`` KL on one randomly chosen rater per item (the probabilistic U-Net baseline)."""
+    """Focal-Tversky + ``beta`` KL on one randomly chosen rater per item (the probabilistic U-Net
+    baseline); the Tversky index over the whole batch (``focal_tversky_loss(per_item=False)``), so that
+    items whose chosen rater outlined nothing do not drive it to empty masks."""
     b, n = raters.shape[:2]
     pick = torch.randint(0, n, (b,), generator=generator).to(raters.device)
     target = raters[torch.arange(b, device=raters.device), pick].unsqueeze(1).to(image.dtype)
@@ -503,7 +513,7 @@ def baseline_loss(
     prior = model.prior(image)
     post = model.posterior(image, target)
     probs = torch.sigmoid(model.decode(feats, post.rsample()))
-    ft = focal_tversky_loss(probs, target)
+    ft = focal_tversky_loss(probs, target, per_item=False)
     kl = kl_divergence(post, prior)
     # Focal-Tversky is a fraction in [0, 1]; the KL is per image: weigh the KL per voxel as in
     # pixel-summed reconstruction losses would, i.e. divide by the voxel count.

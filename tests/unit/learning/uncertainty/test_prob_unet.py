@@ -104,6 +104,20 @@ def test_focal_tversky_perfect_is_zero() -> None:
     assert float(focal_tversky_loss(t, t)[0]) == pytest.approx(0.0, abs=1e-4)  # clamped at 1e-6 ** 0.75
 
 
+def test_focal_tversky_over_the_batch() -> None:
+    """Over the batch (the authors' code), an item whose reader outlined nothing is weighed against the
+    others' true positives; per item, its few false positives alone cost it most of the loss."""
+    t = torch.zeros(2, 8, 8)
+    t[0, 2:5, 2:5] = 1                     # item 0 outlined, item 1 empty
+    p = t.clone()
+    p[1, 0, 0] = 1                         # one false-positive voxel on the empty item
+    per_item = focal_tversky_loss(p, t)
+    batch = focal_tversky_loss(p, t, per_item=False)
+    assert per_item.shape == (2,) and batch.shape == (1,)
+    assert float(per_item[1]) > 0.3 and float(batch[0]) < 0.1
+    assert torch.allclose(focal_tversky_loss(p[:1], t[:1], per_item=False), focal_tversky_loss(p[:1], t[:1]))
+
+
 def test_pulaski_loss_decreases() -> None:
     imgs, raters = make_multirater(32)
     cfg = ProbTrainConfig(loss="sinkhorn", iterations=40, batch_size=8, lr=3e-3, net=TINY2)
