@@ -325,9 +325,16 @@ def run(
         h2 = [hungarian_iou(sb[:, z:z + 1], readers[:, z:z + 1]) for z in outlined]
         raw = binarise_samples(samples[k], min_size=0)  # the threshold alone
         g2_raw = [ged(raw[:, z:z + 1], readers[:, z:z + 1]) for z in outlined]
+        # presence calibration: on the slices that j of the readers outlined, how often is a sample
+        # non-empty? (ideal j / n_readers: a model of the readers outlines as often as they do)
+        n_out = readers[:, outlined].any(axis=(2, 3)).sum(0)
+        nonempty = sb[:, outlined].any(axis=(2, 3)).mean(0)
+        presence = {str(j): float(nonempty[n_out == j].mean()) for j in range(1, n_readers + 1) if (n_out == j).any()}
         ged_res[k] = {"ged": float(np.mean(g)), "hungarian_iou": float(np.mean(h)),
                       "ged_slices": float(np.mean(g2)), "hungarian_iou_slices": float(np.mean(h2)),
-                      "ged_slices_raw": float(np.mean(g2_raw))}
+                      "ged_slices_raw": float(np.mean(g2_raw)), "nonempty_by_readers": presence}
+        log(f"{k}: non-empty samples on slices outlined by j of {n_readers} readers: "
+            + ", ".join(f"j={j} {v:.2f}" for j, v in presence.items()))
         log(f"{k}: GED {np.mean(g):.3f} Hungarian IoU {np.mean(h):.3f} (3D cases, non-empty raters); "
             f"per outlined slice, all {n_readers} readers: GED {np.mean(g2):.3f} Hungarian IoU {np.mean(h2):.3f} "
             f"({len(outlined)} slices; GED {np.mean(g2_raw):.3f} without removing specks)")
@@ -502,6 +509,8 @@ def run(
         "hungarian_iou_baseline_slices": ged_res["focal_tversky"]["hungarian_iou_slices"],
         "ged_pulaski_slices_raw": ged_res["sinkhorn"]["ged_slices_raw"],
         "ged_baseline_slices_raw": ged_res["focal_tversky"]["ged_slices_raw"],
+        "nonempty_by_readers_pulaski": ged_res["sinkhorn"]["nonempty_by_readers"],
+        "nonempty_by_readers_baseline": ged_res["focal_tversky"]["nonempty_by_readers"],
         "spearman": corr,
         "best_spearman": best_corr,
         "spearman_anatomical_per_dae_seed": anat_seeds,
