@@ -2,13 +2,15 @@
 
 Takes ``bench/uncertainty.py``'s split for ``--seed`` (360 LIDC crops, 25% of the patients held out
 for test), holds out 20% of the *training* patients again, trains PULASki on the rest with the given
-settings (KL weight ``--beta``, Sinkhorn ``--blur``, ``--latent-dim``, ``--iterations``) on every
+settings (KL weight ``--beta``, Sinkhorn ``--blur``, ``--latent-dim``, ``--iterations``; and the prior's
+sampling temperature, ``--temperatures``, the latent drawn as mu + T sigma eps) on every
 reader's masks (``Case.readers``), and reports on the held-out training patients the figures of
 ``bench/uncertainty.py``: GED per outlined slice against all readers, Hungarian IoU, and how often a
 sample is non-empty on slices that j of the readers outlined (ideal j / 4). A choice made here can then
 be reported once on the test patients. A tuning aid with no time goal: its ``speedup`` is null.
 
     python bench/pulaski_tuning.py --seed 0 [--beta 1] [--blur 2] [--latent-dim 6] [--iterations 1500]
+        [--temperatures 1,0.5]
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import log  # noqa: E402
-from bench.uncertainty import per_case, prob_samples  # noqa: E402
+from bench.uncertainty import per_case  # noqa: E402
 
 from annotation.metrics.ged import ged, hungarian_iou  # noqa: E402
 from learning.nets.prob_unet import ProbTrainConfig, ProbUNetConfig, binarise_samples, train_prob_unet  # noqa: E402
@@ -34,7 +36,7 @@ from learning.simulation.harness import case_slices  # noqa: E402
 
 
 def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, iterations: int,
-        n_samples: int = 16, threads: int = 1) -> dict[str, object]:
+        temperatures: tuple[float, ...] = (1.0,), n_samples: int = 16, threads: int = 1) -> dict[str, object]:
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     cases = load_cases(data, crop=64, min_slices=1, max_cases=360, rng=np.random.default_rng([seed, 0]))
@@ -50,20 +52,29 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
     log(f"PULASki trained on {len(fit_c)} cases in {res.elapsed_s:.0f}s (beta {beta}, blur {blur}, latent {latent_dim})")
     x, owner = case_slices(val_c)
     n = len(val_c)
-    s = prob_samples(model, x, owner, n_samples, torch.Generator().manual_seed(seed))
-    sb = np.concatenate([binarise_samples(c) for c in per_case(s, owner, n, axis=1)], axis=1)
     readers = np.concatenate([c.readers(4) for c in val_c], axis=1)  # (4, S, Y, X)
     outlined = np.flatnonzero(readers.any(axis=(0, 2, 3)))
-    g = [ged(sb[:, z:z + 1], readers[:, z:z + 1]) for z in outlined]
-    h = [hungarian_iou(sb[:, z:z + 1], readers[:, z:z + 1]) for z in outlined]
     n_out = readers[:, outlined].any(axis=(2, 3)).sum(0)
-    nonempty = sb[:, outlined].any(axis=(2, 3)).mean(0)
-    presence = {str(j): float(nonempty[n_out == j].mean()) for j in range(1, 5) if (n_out == j).any()}
-    log(f"validation: GED {np.mean(g):.3f} HIoU {np.mean(h):.3f} on {len(outlined)} slices; non-empty by readers {presence}")
+    figures = {}
+    for t in temperatures:
+        gen = torch.Generator().manual_seed(seed)
+        with torch.inference_mode():
+            prior = model.prior(x)
+            eps = torch.randn((n_samples, *prior.base_dist.loc.shape), generator=gen)
+            z = prior.base_dist.loc + t * prior.base_dist.scale * eps
+            s = torch.sigmoid(model.decode_many(model.features(x), z)).numpy()
+        sb = np.concatenate([binarise_samples(c) for c in per_case(s, owner, n, axis=1)], axis=1)
+        g = [ged(sb[:, z:z + 1], readers[:, z:z + 1]) for z in outlined]
+        h = [hungarian_iou(sb[:, z:z + 1], readers[:, z:z + 1]) for z in outlined]
+        nonempty = sb[:, outlined].any(axis=(2, 3)).mean(0)
+        presence = {str(j): float(nonempty[n_out == j].mean()) for j in range(1, 5) if (n_out == j).any()}
+        figures[str(t)] = {"ged_slices": float(np.mean(g)), "hungarian_iou_slices": float(np.mean(h)),
+                           "nonempty_by_readers": presence}
+        log(f"validation, T {t}: GED {np.mean(g):.3f} HIoU {np.mean(h):.3f} on {len(outlined)} slices; "
+            f"non-empty by readers {presence}")
     return {"bench": "pulaski_tuning", "speedup": None, "seed": seed, "beta": beta, "blur": blur,
             "latent_dim": latent_dim, "iterations": iterations, "validation_cases": n, "slices": len(outlined),
-            "ged_slices": float(np.mean(g)), "hungarian_iou_slices": float(np.mean(h)),
-            "nonempty_by_readers": presence, "elapsed_s": time.perf_counter() - t0}
+            "by_temperature": figures, "elapsed_s": time.perf_counter() - t0}
 
 
 if __name__ == "__main__":
@@ -74,7 +85,9 @@ if __name__ == "__main__":
     ap.add_argument("--blur", type=float, default=2.0)
     ap.add_argument("--latent-dim", type=int, default=6)
     ap.add_argument("--iterations", type=int, default=1500)
+    ap.add_argument("--temperatures", default="1", help="comma-separated prior sampling temperatures")
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     print(json.dumps(run(data=a.data, seed=a.seed, beta=a.beta, blur=a.blur, latent_dim=a.latent_dim,
-                         iterations=a.iterations, threads=a.threads)))
+                         iterations=a.iterations, threads=a.threads,
+                         temperatures=tuple(float(t) for t in a.temperatures.split(",")))))
