@@ -449,6 +449,7 @@ class ProbTrainConfig:
         lr: Adam learning rate.
         beta: KL weight.
         blur: geomloss blur for PULASki.
+        prior_weight: weight of PULASki's distance on prior samples as well (0: as published).
         seed: weights, batches, flips and latent draws.
         net: the architecture.
     """
@@ -459,6 +460,7 @@ class ProbTrainConfig:
     lr: float = 1e-3
     beta: float = 1.0
     blur: float = 2.0
+    prior_weight: float = 0.0
     seed: int = 0
     net: ProbUNetConfig = ProbUNetConfig()
 

@@ -453,6 +453,7 @@ def pulaski_loss(
     distance: str = "sinkhorn",
     beta: float = 1.0,
     blur: float = 2.0,
+    prior_weight: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """PULASki's training loss for a batch.
 
@@ -463,6 +464,8 @@ def pulaski_loss(
         distance: ``"sinkhorn"`` or ``"hausdorff"``.
         beta: KL weight.
         blur: geomloss blur (``eps = blur ** 2``) in units of the per-voxel cost.
+        prior_weight: weight of the same distance between N samples of the PRIOR (reparameterised,
+            so it trains the prior net) and the raters; 0 (the default) leaves the loss as published.
 
     Returns:
         ``(loss, {"distance", "kl"})``; the loss is a mean over the batch.
@@ -492,6 +495,11 @@ def pulaski_loss(
     )
     kl = kl_divergence(post, prior_rep).reshape(b, n).mean(1)
     loss = (dist + beta * kl).mean()
+    if prior_weight > 0:
+        zp = prior_rep.rsample()
+        probs_p = torch.sigmoid(model.decode(rep_feats, zp)).reshape(b, n, -1)
+        with torch.autocast(device_type=probs_p.device.type, enabled=False):
+            loss = loss + prior_weight * fn(probs_p.float(), target.float(), blur=blur).mean()
     return loss, {"distance": float(dist.mean().detach()), "kl": float(kl.mean().detach())}
 
 
@@ -577,7 +585,8 @@ def train_prob_unet(
         if config.loss == "focal_tversky":
             loss, info = baseline_loss(model, xt, yt, beta=config.beta, generator=gen)
         else:
-            loss, info = pulaski_loss(model, xt, yt, distance=config.loss, beta=config.beta, blur=config.blur)
+            loss, info = pulaski_loss(model, xt, yt, distance=config.loss, beta=config.beta, blur=config.blur,
+                                      prior_weight=config.prior_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
