@@ -28,9 +28,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import log  # noqa: E402
-from bench.uncertainty import per_case  # noqa: E402
+from bench.uncertainty import all_readers, per_case, slice_figures  # noqa: E402
 
-from annotation.metrics.ged import ged, hungarian_iou  # noqa: E402
 from learning.nets.prob_unet import ProbTrainConfig, ProbUNetConfig, binarise_samples, train_prob_unet  # noqa: E402
 from learning.simulation import default_data_path, load_cases, split_by_patient  # noqa: E402
 from learning.simulation.harness import case_slices  # noqa: E402
@@ -54,9 +53,7 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
     log(f"PULASki trained on {len(fit_c)} cases in {res.elapsed_s:.0f}s (beta {beta}, blur {blur}, latent {latent_dim})")
     x, owner = case_slices(val_c)
     n = len(val_c)
-    readers = np.concatenate([c.readers(4) for c in val_c], axis=1)  # (4, S, Y, X)
-    outlined = np.flatnonzero(readers.any(axis=(0, 2, 3)))
-    n_out = readers[:, outlined].any(axis=(2, 3)).sum(0)
+    readers = all_readers(val_c, 4)
     figures = {}
     for t in temperatures:
         gen = torch.Generator().manual_seed(seed)
@@ -66,17 +63,12 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
             z = prior.base_dist.loc + t * prior.base_dist.scale * eps
             s = torch.sigmoid(model.decode_many(model.features(x), z)).numpy()
         sb = np.concatenate([binarise_samples(c) for c in per_case(s, owner, n, axis=1)], axis=1)
-        g = [ged(sb[:, z:z + 1], readers[:, z:z + 1]) for z in outlined]
-        h = [hungarian_iou(sb[:, z:z + 1], readers[:, z:z + 1]) for z in outlined]
-        nonempty = sb[:, outlined].any(axis=(2, 3)).mean(0)
-        presence = {str(j): float(nonempty[n_out == j].mean()) for j in range(1, 5) if (n_out == j).any()}
-        figures[str(t)] = {"ged_slices": float(np.mean(g)), "hungarian_iou_slices": float(np.mean(h)),
-                           "nonempty_by_readers": presence}
-        log(f"validation, T {t}: GED {np.mean(g):.3f} HIoU {np.mean(h):.3f} on {len(outlined)} slices; "
-            f"non-empty by readers {presence}")
+        f = figures[str(t)] = slice_figures(sb, readers)
+        log(f"validation, T {t}: GED {f['ged_slices']:.3f} HIoU {f['hungarian_iou_slices']:.3f} on {f['slices']} "
+            f"slices; non-empty by readers {f['nonempty_by_readers']}")
     return {"bench": "pulaski_tuning", "speedup": None, "seed": seed, "beta": beta, "blur": blur,
             "prior_weight": prior_weight,
-            "latent_dim": latent_dim, "iterations": iterations, "validation_cases": n, "slices": len(outlined),
+            "latent_dim": latent_dim, "iterations": iterations, "validation_cases": n,
             "by_temperature": figures, "elapsed_s": time.perf_counter() - t0}
 
 

@@ -182,6 +182,30 @@ def references(cases, labels, n_refs: int, rng: np.random.Generator) -> tuple[li
     return imgs, labs, np.stack([image_features(r) for r in imgs])
 
 
+def all_readers(cases, n_readers: int) -> np.ndarray:
+    """``(n_readers, S, Y, X)`` uint8: every reader's mask on every slice of ``cases``, the LIDC papers'
+    convention for GED (Kohl et al. 2018, PHiSeg): a reader who did not outline the nodule is an empty
+    mask, and so is each reader a case has fewer than ``n_readers``."""
+    return np.concatenate([
+        np.concatenate([r := c.readers(), np.zeros((n_readers - len(r), *r.shape[1:]), np.uint8)]) for c in cases
+    ], axis=1)
+
+
+def slice_figures(sb: np.ndarray, readers: np.ndarray) -> dict[str, object]:
+    """Binary samples ``sb (n, S, Y, X)`` against ``readers (R, S, Y, X)`` on every slice that any reader
+    outlined: mean GED, mean Hungarian IoU, and presence calibration: on the slices that j readers
+    outlined, how often a sample is non-empty (ideal j / R: a model of the readers outlines as often
+    as they do)."""
+    outlined = np.flatnonzero(readers.any(axis=(0, 2, 3)))
+    g = [ged(sb[:, z:z + 1], readers[:, z:z + 1]) for z in outlined]
+    h = [hungarian_iou(sb[:, z:z + 1], readers[:, z:z + 1]) for z in outlined]
+    n_out = readers[:, outlined].any(axis=(2, 3)).sum(0)
+    nonempty = sb[:, outlined].any(axis=(2, 3)).mean(0)
+    presence = {str(j): float(nonempty[n_out == j].mean()) for j in range(1, len(readers) + 1) if (n_out == j).any()}
+    return {"ged_slices": float(np.mean(g)), "hungarian_iou_slices": float(np.mean(h)),
+            "nonempty_by_readers": presence, "slices": len(outlined)}
+
+
 _RCA_REFS: dict = {}
 
 
@@ -307,10 +331,8 @@ def run(
 
     # the LIDC papers' convention (Kohl et al. 2018, PHiSeg): 2D slices with any rater's foreground, all
     # four readers' masks including the empty ones (a reader who did not outline the nodule)
-    n_readers = max(len(c.readers()) for c in cases)
-    readers = np.concatenate([
-        np.concatenate([r := c.readers(), np.zeros((n_readers - len(r), *r.shape[1:]), np.uint8)])
-        for c in test_c], axis=1)  # (n_readers, S, Y, X)
+    n_readers = max(c.reader_count for c in cases)
+    readers = all_readers(test_c, n_readers)
     outlined = np.flatnonzero(readers.any(axis=(0, 2, 3)))
     # both models' samples binarised alike: threshold 0.5, specks under MIN_COMPONENT voxels removed (per
     # slice for a 2D net, per case block for a 3D net); the raw GED (threshold only) is reported beside
@@ -321,22 +343,17 @@ def run(
         per = per_case(sb, owner, n, axis=1)
         g = [ged(ss, c.raters) for ss, c in zip(per, test_c)]
         h = [hungarian_iou(ss, c.raters) for ss, c in zip(per, test_c)]
-        g2 = [ged(sb[:, z:z + 1], readers[:, z:z + 1]) for z in outlined]
-        h2 = [hungarian_iou(sb[:, z:z + 1], readers[:, z:z + 1]) for z in outlined]
+        sf = slice_figures(sb, readers)
         raw = binarise_samples(samples[k], min_size=0)  # the threshold alone
         g2_raw = [ged(raw[:, z:z + 1], readers[:, z:z + 1]) for z in outlined]
-        # presence calibration: on the slices that j of the readers outlined, how often is a sample
-        # non-empty? (ideal j / n_readers: a model of the readers outlines as often as they do)
-        n_out = readers[:, outlined].any(axis=(2, 3)).sum(0)
-        nonempty = sb[:, outlined].any(axis=(2, 3)).mean(0)
-        presence = {str(j): float(nonempty[n_out == j].mean()) for j in range(1, n_readers + 1) if (n_out == j).any()}
         ged_res[k] = {"ged": float(np.mean(g)), "hungarian_iou": float(np.mean(h)),
-                      "ged_slices": float(np.mean(g2)), "hungarian_iou_slices": float(np.mean(h2)),
-                      "ged_slices_raw": float(np.mean(g2_raw)), "nonempty_by_readers": presence}
+                      "ged_slices": sf["ged_slices"], "hungarian_iou_slices": sf["hungarian_iou_slices"],
+                      "ged_slices_raw": float(np.mean(g2_raw)), "nonempty_by_readers": sf["nonempty_by_readers"]}
         log(f"{k}: non-empty samples on slices outlined by j of {n_readers} readers: "
-            + ", ".join(f"j={j} {v:.2f}" for j, v in presence.items()))
+            + ", ".join(f"j={j} {v:.2f}" for j, v in sf["nonempty_by_readers"].items()))
         log(f"{k}: GED {np.mean(g):.3f} Hungarian IoU {np.mean(h):.3f} (3D cases, non-empty raters); "
-            f"per outlined slice, all {n_readers} readers: GED {np.mean(g2):.3f} Hungarian IoU {np.mean(h2):.3f} "
+            f"per outlined slice, all {n_readers} readers: GED {sf['ged_slices']:.3f} "
+            f"Hungarian IoU {sf['hungarian_iou_slices']:.3f} "
             f"({len(outlined)} slices; GED {np.mean(g2_raw):.3f} without removing specks)")
 
     maps = {

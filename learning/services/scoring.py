@@ -51,6 +51,14 @@ RCA_K_VOLUME = 5
 Progress = Callable[[float, str], None]
 
 
+def _all_or_raise(results: list) -> list:
+    """``core.compute.map_collect``'s results, or its first failure raised."""
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise errors[0]
+    return results
+
+
 def _pulaski_slices(mean: np.ndarray) -> np.ndarray:
     """Where PULASki samples a case: every slice of a thin stack, else the segmenter's foreground
     slices and their neighbours (sampling 600 empty slices of a CT says nothing)."""
@@ -140,13 +148,10 @@ def score_project(*, project: Project, device, seed: int = 0, progress: Progress
     def tick(n: int, total: int) -> None:
         report(0.8 * n / max(total, 1), f"scored {n}/{total} cases")
 
-    results = compute.map_collect(partial(_score_case, version=version, device=device,
-                                          pulaski_version=promoted(project, ModelKind.PULASKI),
-                                          shape_version=promoted(project, ModelKind.SHAPE_DAE)),
-                                  cases, progress=tick)
-    errors = [r for r in results if isinstance(r, BaseException)]
-    if errors:
-        raise errors[0]
+    results = _all_or_raise(compute.map_collect(partial(_score_case, version=version, device=device,
+                                                        pulaski_version=promoted(project, ModelKind.PULASKI),
+                                                        shape_version=promoted(project, ModelKind.SHAPE_DAE)),
+                                                cases, progress=tick))
     by_id = {r["case_id"]: r for r in results}
     train_ids = {d.case.pk for d in labelled if d.case.pk not in version.validation_cases}
     # Mahalanobis over every encoder level's pre-normalisation statistics (learning.quality.ood says why)
@@ -216,11 +221,7 @@ def _audit(project: Project, version: ModelVersion, labelled, by_id: dict, rng: 
                            [targets[j].astype(np.uint8) for j in others], k=RCA_K_VOLUME).predicted_dice
 
     # registrations release the GIL: the cases run in parallel (core.compute)
-    results = compute.map_collect(rca_of, range(len(labelled)))
-    errors = [r for r in results if isinstance(r, BaseException)]
-    if errors:
-        raise errors[0]
-    est = [float(r) for r in results]
+    est = [float(r) for r in _all_or_raise(compute.map_collect(rca_of, range(len(labelled))))]
     true = [float(dice(p > 0, t)) for p, t in zip(preds, targets)]
     per_case = [{"case_id": d.case.pk, "rca_dice": e, "true_dice": td, "attributes": d.case.attributes}
                 for d, e, td in zip(labelled, est, true)]

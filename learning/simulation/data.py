@@ -45,6 +45,11 @@ class Case:
     attributes: dict[str, str] = field(default_factory=dict)
     n_readers: int = 0
 
+    @property
+    def reader_count(self) -> int:
+        """Readers of the case: its rater masks, empty ones included."""
+        return max(self.n_readers, len(self.raters))
+
     def readers(self, n: int | None = None) -> np.ndarray:
         """``(n, Z, Y, X)`` uint8: every reader's mask, an empty one for each reader who outlined nothing.
 
@@ -53,7 +58,7 @@ class Case:
         variability must learn from them that a faint nodule is sometimes not outlined at all.
         ``n`` (default ``n_readers``) larger than the readers cycles through them.
         """
-        total = max(self.n_readers, len(self.raters))
+        total = self.reader_count
         m = np.concatenate([self.raters, np.zeros((total - len(self.raters), *self.raters.shape[1:]), np.uint8)])
         return m[np.arange(total if n is None else n) % total]
 
