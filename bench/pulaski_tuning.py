@@ -3,7 +3,7 @@
 Takes ``bench/uncertainty.py``'s split for ``--seed`` (360 LIDC crops, 25% of the patients held out
 for test), holds out 20% of the *training* patients again, trains PULASki on the rest with the given
 settings (KL weight ``--beta``, Sinkhorn ``--blur``, ``--latent-dim``, ``--iterations``,
-``--prior-weight``, ``--presence``; and the prior's
+``--prior-weight``; and the prior's
 sampling temperature, ``--temperatures``, the latent drawn as mu + T sigma eps) on every
 reader's masks (``Case.readers``), and reports on the held-out training patients the figures of
 ``bench/uncertainty.py``: GED per outlined slice against all readers, Hungarian IoU, and how often a
@@ -42,7 +42,7 @@ from learning.simulation.harness import case_slices  # noqa: E402
 
 
 def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, iterations: int,
-        prior_weight: float = 0.0, presence: bool = False, temperatures: tuple[float, ...] = (1.0,), n_samples: int = 16, threads: int = 1) -> dict[str, object]:
+        prior_weight: float = 0.0, temperatures: tuple[float, ...] = (1.0,), n_samples: int = 16, threads: int = 1) -> dict[str, object]:
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     cases = load_cases(data, crop=64, min_slices=1, max_cases=360, rng=np.random.default_rng([seed, 0]))
@@ -51,14 +51,12 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
     fit_c, val_c = [cases[i] for i in tr[fit]], [cases[i] for i in tr[val]]
     xtr, _ = case_slices(fit_c)
     rtr = np.concatenate([c.readers(4).transpose(1, 0, 2, 3) for c in fit_c]).astype(np.uint8)
-    net = ProbUNetConfig(spatial_dims=2, channels=(8, 16, 32), strides=(2, 2), features=8, latent_dim=latent_dim,
-                         presence=presence)
+    net = ProbUNetConfig(spatial_dims=2, channels=(8, 16, 32), strides=(2, 2), features=8, latent_dim=latent_dim)
     cfg = ProbTrainConfig(loss="sinkhorn", iterations=iterations, batch_size=8, seed=seed, beta=beta, blur=blur,
                           prior_weight=prior_weight, net=net)
     res = train_prob_unet(cfg, xtr.numpy(), rtr, device=torch.device("cpu"))
     model = res.model.eval()
-    log(f"PULASki trained on {len(fit_c)} cases in {res.elapsed_s:.0f}s (beta {beta}, blur {blur}, latent {latent_dim}, "
-        f"presence gate {presence})")
+    log(f"PULASki trained on {len(fit_c)} cases in {res.elapsed_s:.0f}s (beta {beta}, blur {blur}, latent {latent_dim})")
     x, owner = case_slices(val_c)
     n = len(val_c)
     readers = all_readers(val_c, 4)
@@ -71,7 +69,7 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
         log(f"validation, T {t}: GED {f['ged_slices']:.3f} HIoU {f['hungarian_iou_slices']:.3f} on {f['slices']} "
             f"slices; non-empty by readers {f['nonempty_by_readers']}")
     return {"bench": "pulaski_tuning", "speedup": None, "seed": seed, "beta": beta, "blur": blur,
-            "prior_weight": prior_weight, "presence": presence,
+            "prior_weight": prior_weight,
             "latent_dim": latent_dim, "iterations": iterations, "validation_cases": n,
             "by_temperature": figures, "elapsed_s": time.perf_counter() - t0}
 
@@ -85,10 +83,9 @@ if __name__ == "__main__":
     ap.add_argument("--latent-dim", type=int, default=6)
     ap.add_argument("--iterations", type=int, default=1500)
     ap.add_argument("--prior-weight", type=float, default=0.0, help="PULASki's distance on prior samples too")
-    ap.add_argument("--presence", action="store_true", help="a presence gate (ProbUNetConfig.presence)")
     ap.add_argument("--temperatures", default="1", help="comma-separated prior sampling temperatures")
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     print(json.dumps(run(data=a.data, seed=a.seed, beta=a.beta, blur=a.blur, latent_dim=a.latent_dim,
-                         iterations=a.iterations, threads=a.threads, prior_weight=a.prior_weight, presence=a.presence,
+                         iterations=a.iterations, threads=a.threads, prior_weight=a.prior_weight,
                          temperatures=tuple(float(t) for t in a.temperatures.split(",")))))

@@ -388,10 +388,6 @@ class ProbUNetConfig:
             logit of it, as Lin et al. 2017 do for rare classes). Without it a sigmoid output trained by
             a summed squared transport cost on small structures first drives every voxel to background and
             then saturates (PULASki collapsed to empty masks on LIDC with the 0.5 start).
-        presence: add a presence gate, making the model a mixture with an explicit empty component:
-            a head predicts the fraction of raters who outline anything in the image, each sample is
-            empty with one minus that probability, and the latent part models the shapes of the raters
-            who did outline it (``learning.nets.prob_unet``). False: Kohl et al.'s model as published.
     """
 
     spatial_dims: int = 2
@@ -404,7 +400,6 @@ class ProbUNetConfig:
     fcomb_layers: int = 3
     dropout: float = 0.0
     output_prior: float = 0.02
-    presence: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))

@@ -69,9 +69,6 @@ __all__ = [
 # training patients (GED over 0 / 10 / 20 px; bench/RESULTS-learning.md)
 MIN_COMPONENT = 10
 
-# the logit a gated-off sample gets everywhere (sigmoid about 1e-13: empty at any threshold)
-EMPTY_LOGIT = -30.0
-
 
 class _GaussianEncoder(nn.Module):
     """Convolutional encoder -> global mean -> 1x1 conv -> (mu, log_sigma) of a diagonal Gaussian."""
@@ -99,12 +96,8 @@ class _GaussianEncoder(nn.Module):
         return 2 ** (len(self.body) - 1)
 
     def forward(self, x: torch.Tensor) -> Independent:
-        return self.distribution(self.pooled(x))
-
-    def pooled(self, x: torch.Tensor) -> torch.Tensor:
-        """``body``'s output averaged over space, ``(B, C, 1, ...)``."""
         h = self.body(x)
-        return h.mean(dim=tuple(range(2, h.ndim)), keepdim=True)
+        return self.distribution(h.mean(dim=tuple(range(2, h.ndim)), keepdim=True))
 
     def distribution(self, pooled: torch.Tensor) -> Independent:
         """The Gaussian from ``body``'s globally averaged output ``(B, C, 1, ...)``."""
@@ -142,9 +135,6 @@ class ProbUNet(nn.Module):
         nn.init.constant_(last.bias, float(np.log(config.output_prior / (1.0 - config.output_prior))))
         layers.append(last)
         self.fcomb = nn.Sequential(*layers)
-        # the presence gate (config.presence): a logistic read-out of the prior encoder's pooled output and
-        # the U-Net features' global maximum (where the features say "lesion here", anywhere in the image)
-        self.presence_head = nn.Linear(config.channels[-1] + config.features, 1) if config.presence else None
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """U-Net features ``(B, features, *spatial)`` (run once per image)."""
@@ -153,18 +143,6 @@ class ProbUNet(nn.Module):
     def prior(self, x: torch.Tensor) -> Independent:
         """p(z | image): batch of ``latent_dim``-dimensional diagonal Gaussians."""
         return self.prior_net(x)
-
-    def presence_logit(self, pooled_prior: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        """Logit ``(B,)`` of the fraction of raters who outline anything in the image (the presence gate).
-
-        Args:
-            pooled_prior: the prior encoder's pooled output ``(B, C, 1, ...)`` (``prior_net.pooled``).
-            features: U-Net features ``(B, F, *spatial)``, or their maximum over space ``(B, F, 1, ...)``.
-        """
-        if self.presence_head is None:
-            raise ValueError("this probabilistic U-Net has no presence gate (config.presence is False)")
-        fmax = features.amax(dim=tuple(range(2, features.ndim)))
-        return self.presence_head(torch.cat([pooled_prior.flatten(1), fmax], dim=1))[:, 0]
 
     def posterior(self, x: torch.Tensor, mask: torch.Tensor) -> Independent:
         """q(z | image, mask); ``mask`` is ``(B, 1, *spatial)`` in {0, 1}."""
@@ -240,14 +218,8 @@ class ProbUNet(nn.Module):
         return out.reshape(n, b, *spatial)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, 1, *spatial)`` at the prior mean (a deterministic 'best guess' segmentation); with a
-        presence gate, empty where fewer than half the raters are predicted to outline anything."""
-        feats, pooled = self.features(x), self.prior_net.pooled(x)
-        out = self.decode_many(feats, self.prior_net.distribution(pooled).mean.unsqueeze(0))[0].unsqueeze(1)
-        if self.presence_head is None:
-            return out
-        keep = (self.presence_logit(pooled, feats) >= 0).reshape(-1, *([1] * (out.ndim - 1)))
-        return torch.where(keep, out, torch.full_like(out, EMPTY_LOGIT))
+        """Logits ``(B, 1, *spatial)`` at the prior mean (a deterministic 'best guess' segmentation)."""
+        return self.decode_many(self.features(x), self.prior(x).mean.unsqueeze(0))[0].unsqueeze(1)
 
 
 def build_prob_unet(config: ProbUNetConfig) -> ProbUNet:
@@ -281,11 +253,8 @@ def sample(
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     with torch.inference_mode():
-        feats, pooled = model.features(image), model.prior_net.pooled(image)
-        out = model.decode_many(feats, _latents(model.prior_net.distribution(pooled), n, generator, temperature))
-        if model.presence_head is not None:
-            keep = _gate(model.presence_logit(pooled, feats), n, generator)
-            out = torch.where(keep.reshape(*keep.shape, *([1] * (out.ndim - 2))), out, torch.full_like(out, EMPTY_LOGIT))
+        feats = model.features(image)
+        out = model.decode_many(feats, _latents(model.prior(image), n, generator, temperature))
     return out.float() if logits else torch.sigmoid(out).float()
 
 
@@ -297,28 +266,18 @@ def _latents(prior: Independent, n: int, generator: torch.Generator | None, temp
     return mu + temperature * sigma * eps.to(mu.device)
 
 
-def _gate(presence_logit: torch.Tensor, n: int, generator: torch.Generator | None) -> torch.Tensor:
-    """Which of ``n`` samples per image ``(n, B)`` bool are drawn from the shape model (the rest are
-    empty): each with the predicted fraction of raters who outline anything; drawn after the latents."""
-    u = torch.rand((n, presence_logit.shape[0]), generator=generator,
-                   device=presence_logit.device if generator is None else "cpu")
-    return u.to(presence_logit.device) < torch.sigmoid(presence_logit)
-
-
 def _slab(x: np.ndarray, lo: int, hi: int, device: torch.device) -> torch.Tensor:
     """Rows ``lo:hi`` of a ``(Z, Y, X)`` array as a ``(1, 1, hi - lo, Y, X)`` float32 tensor on ``device``."""
     return torch.from_numpy(np.ascontiguousarray(x[None, None, lo:hi], dtype=np.float32)).to(device)
 
 
-def _prior_in_parts(model: ProbUNet, x: np.ndarray, depth: int, device: torch.device) -> torch.Tensor:
-    """The prior encoder's pooled output ``(1, C, 1, 1, 1)`` (``prior_net.pooled``) for a padded
-    ``(Z, Y, X)`` volume too large for one pass, from z-parts; ``prior_net.distribution`` of it is
-    p(z | the whole volume).
+def _prior_in_parts(model: ProbUNet, x: np.ndarray, depth: int, device: torch.device) -> Independent:
+    """p(z | the whole volume) for a padded ``(Z, Y, X)`` volume too large for one pass, from z-parts.
 
     The prior encoder has no normalisation and ends in a global mean, so it is computed exactly in parts:
     each part's body output, run with a halo of the body's receptive radius and cropped to the part's
-    own rows, is summed, and divided by the whole volume's count. ``Z`` and ``depth`` are multiples of
-    the encoder's stride.
+    own rows, is summed, and the head runs once on the whole volume's mean. ``Z`` and ``depth`` are
+    multiples of the encoder's stride.
     """
     enc = model.prior_net
     s = enc.stride
@@ -329,7 +288,7 @@ def _prior_in_parts(model: ProbUNet, x: np.ndarray, depth: int, device: torch.de
         part_sum = h.sum(dim=(2, 3, 4), keepdim=True)
         total = part_sum if total is None else total + part_sum
         count += h[0, 0].numel()
-    return total / count
+    return enc.distribution(total / count)
 
 
 def sample_volume(
@@ -348,8 +307,7 @@ def sample_volume(
     whole volume's (computed exactly in parts, ``_prior_in_parts``), each sample's latent is drawn once,
     and every part decodes with the same latents. The U-Net features of a part are computed with a halo
     of one divisor on each side (cropped away), which softens seams; they are not exact, as the U-Net
-    normalises per instance. A presence gate reads the whole volume's pooled prior and the features'
-    maximum over all parts.
+    normalises per instance.
 
     Returns:
         ``(n, Z, Y, X)`` float32 foreground probabilities.
@@ -363,18 +321,12 @@ def sample_volume(
     if depth >= shape[0]:
         return sample(model, _slab(x, 0, shape[0], device), n, generator=generator)[:, 0].cpu().numpy()[:, :z, :y, :xx]
     out = np.empty((n, *shape), np.float32)
-    fmax = None
     with torch.inference_mode():
-        pooled = _prior_in_parts(model, x, depth, device)
-        latents = _latents(model.prior_net.distribution(pooled), n, generator)  # (n, 1, L)
+        latents = _latents(_prior_in_parts(model, x, depth, device), n, generator)  # (n, 1, L)
         for z0 in range(0, shape[0], depth):
             lo, hi = max(0, z0 - step), min(shape[0], z0 + depth + step)
             feats = model.features(_slab(x, lo, hi, device))[:, :, z0 - lo : min(shape[0], z0 + depth) - lo]
-            part_max = feats.amax(dim=(2, 3, 4), keepdim=True)
-            fmax = part_max if fmax is None else torch.maximum(fmax, part_max)
             out[:, z0 : z0 + depth] = torch.sigmoid(model.decode_many(feats, latents))[:, 0].float().cpu().numpy()
-        if model.presence_head is not None:
-            out[~_gate(model.presence_logit(pooled, fmax), n, generator)[:, 0].cpu().numpy()] = 0.0
     return out[:, :z, :y, :xx]
 
 
@@ -496,26 +448,6 @@ def focal_tversky_loss(
     return (1.0 - ti).clamp_min(1e-6).pow(gamma).reshape(-1)  # pow(<1) has an infinite slope at 0
 
 
-def _outlined_first(raters: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """For a presence-gated model: the raters who outlined anything, cycled to fill the N slots, and the
-    fraction who did.
-
-    Args:
-        raters: ``(B, N, *spatial)`` rater masks, empty ones included.
-
-    Returns:
-        ``(B, N, *spatial)`` masks (slots ``0..k-1`` are the ``k`` outlining raters in their order; all
-        empty where ``k = 0``) and ``(B,)`` float ``k / N``.
-    """
-    b, n = raters.shape[:2]
-    outlined = raters.flatten(2).amax(2) > 0  # (B, N)
-    k = outlined.sum(1)
-    order = torch.argsort((~outlined).to(torch.int8), dim=1, stable=True)  # outlining raters first
-    slot = torch.arange(n, device=raters.device).expand(b, n) % k.clamp_min(1)[:, None]
-    idx = order.gather(1, slot)
-    return raters[torch.arange(b, device=raters.device)[:, None], idx], k.to(torch.float32) / n
-
-
 def pulaski_loss(
     model: ProbUNet,
     image: torch.Tensor,
@@ -538,22 +470,14 @@ def pulaski_loss(
         prior_weight: weight of the same distance between N samples of the PRIOR (reparameterised,
             so it trains the prior net) and the raters; 0 (the default) leaves the loss as published.
 
-    With a presence gate (``config.presence``) the model is a mixture: the distance and the KL are taken
-    against the raters who outlined anything (cycled to fill N; items nobody outlined add none), and the
-    gate is fitted to the fraction who did by binary cross-entropy, added to the loss.
-
     Returns:
-        ``(loss, {"distance", "kl"[, "presence"]})``; the loss is a mean over the batch.
+        ``(loss, {"distance", "kl"})``; the loss is a mean over the batch.
     """
     if distance not in ("sinkhorn", "hausdorff"):
         raise ValueError(f"distance must be 'sinkhorn' or 'hausdorff', got {distance!r}")
     b, n = raters.shape[:2]
-    gated = model.presence_head is not None
-    if gated:
-        raters, fraction = _outlined_first(raters)
     feats = model.features(image)
-    pooled = model.prior_net.pooled(image)
-    prior = model.prior_net.distribution(pooled)
+    prior = model.prior(image)
     rep_img = image.unsqueeze(1).expand(b, n, *image.shape[1:]).reshape(b * n, *image.shape[1:])
     masks = raters.reshape(b * n, 1, *raters.shape[2:]).to(image.dtype)
     post = model.posterior(rep_img, masks)
@@ -573,20 +497,13 @@ def pulaski_loss(
         1,
     )
     kl = kl_divergence(post, prior_rep).reshape(b, n).mean(1)
-    weight = (fraction > 0).to(dist.dtype) if gated else torch.ones_like(dist)
-    loss = ((dist + beta * kl) * weight).sum() / weight.sum().clamp_min(1.0)
+    loss = (dist + beta * kl).mean()
     if prior_weight > 0:
         zp = prior_rep.rsample()
         probs_p = torch.sigmoid(model.decode(rep_feats, zp)).reshape(b, n, -1)
         with torch.autocast(device_type=probs_p.device.type, enabled=False):
-            dist_p = fn(probs_p.float(), target.float(), blur=blur)
-        loss = loss + prior_weight * (dist_p * weight).sum() / weight.sum().clamp_min(1.0)
-    info = {"distance": float(dist.mean().detach()), "kl": float(kl.mean().detach())}
-    if gated:
-        bce = F.binary_cross_entropy_with_logits(model.presence_logit(pooled, feats).float(), fraction)
-        loss = loss + bce
-        info["presence"] = float(bce.detach())
-    return loss, info
+            loss = loss + prior_weight * fn(probs_p.float(), target.float(), blur=blur).mean()
+    return loss, {"distance": float(dist.mean().detach()), "kl": float(kl.mean().detach())}
 
 
 def baseline_loss(
@@ -599,38 +516,21 @@ def baseline_loss(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Focal-Tversky + ``beta`` KL on one randomly chosen rater per item (the probabilistic U-Net
     baseline); the Tversky index over the whole batch (``focal_tversky_loss(per_item=False)``), so that
-    items whose chosen rater outlined nothing do not drive it to empty masks. With a presence gate the
-    rater is chosen among those who outlined anything, items nobody outlined are left out of the
-    Tversky index and the KL, and the gate's cross-entropy is added (as in ``pulaski_loss``)."""
+    items whose chosen rater outlined nothing do not drive it to empty masks."""
     b, n = raters.shape[:2]
-    gated = model.presence_head is not None
-    if gated:
-        raters, fraction = _outlined_first(raters)
-        k = (fraction * n).round().clamp_min(1)
-        pick = (torch.rand(b, generator=generator).to(raters.device) * k).long()
-        keep = fraction > 0
-    else:
-        pick = torch.randint(0, n, (b,), generator=generator).to(raters.device)
-        keep = torch.ones(b, dtype=torch.bool, device=raters.device)
+    pick = torch.randint(0, n, (b,), generator=generator).to(raters.device)
     target = raters[torch.arange(b, device=raters.device), pick].unsqueeze(1).to(image.dtype)
     feats = model.features(image)
-    pooled = model.prior_net.pooled(image)
-    prior = model.prior_net.distribution(pooled)
+    prior = model.prior(image)
     post = model.posterior(image, target)
     probs = torch.sigmoid(model.decode(feats, post.rsample()))
-    ft = focal_tversky_loss(probs[keep], target[keep], per_item=False) if keep.any() else probs.sum() * 0
+    ft = focal_tversky_loss(probs, target, per_item=False)
     kl = kl_divergence(post, prior)
     # Focal-Tversky is a fraction in [0, 1]; the KL is per image: weigh the KL per voxel as in
     # pixel-summed reconstruction losses would, i.e. divide by the voxel count.
     vox = float(np.prod(image.shape[2:]))
-    kl_term = (kl * keep).sum() / keep.sum().clamp_min(1)
-    loss = ft.mean() + beta * kl_term / vox
-    info = {"distance": float(ft.mean().detach()), "kl": float(kl.mean().detach())}
-    if gated:
-        bce = F.binary_cross_entropy_with_logits(model.presence_logit(pooled, feats).float(), fraction)
-        loss = loss + bce
-        info["presence"] = float(bce.detach())
-    return loss, info
+    loss = (ft + beta * kl / vox).mean()
+    return loss, {"distance": float(ft.mean().detach()), "kl": float(kl.mean().detach())}
 
 
 # --------------------------------------------------------------------------------- training

@@ -61,7 +61,7 @@ def test_prior_in_parts_is_the_whole_volumes_prior() -> None:
     with torch.inference_mode():
         whole = model.prior(torch.from_numpy(x)[None, None])
         for depth in (4, 8, 12):
-            parts = model.prior_net.distribution(_prior_in_parts(model, x, depth, torch.device("cpu")))
+            parts = _prior_in_parts(model, x, depth, torch.device("cpu"))
             torch.testing.assert_close(parts.base_dist.loc, whole.base_dist.loc, rtol=1e-4, atol=1e-5)
             torch.testing.assert_close(parts.base_dist.scale, whole.base_dist.scale, rtol=1e-4, atol=1e-5)
         cut = x[:12]  # and a prior of a part alone is not the whole's: the test can fail
@@ -80,29 +80,3 @@ def test_3d_patch_must_fit_the_net(patch, match) -> None:
     with pytest.raises(InvalidInput, match="for a 3D net"):
         pulaski_settings({"patch": [16, 64, 64]}, seed=0)
     assert pulaski_settings({"net": net}, seed=0)[1] == (16, 64, 64)
-
-
-@pytest.mark.parametrize("bias", [50.0, -50.0], ids=["everyone-outlines", "nobody-outlines"])
-def test_3d_presence_gate_over_parts(bias: float) -> None:
-    """A gated 3D net sampled in parts reads one gate for the whole volume: open, the samples are the
-    shape model's (those of the same weights without a gate); closed, every sample is empty."""
-    import torch
-
-    from learning.nets.prob_unet import ProbUNetConfig, build_prob_unet, sample_volume
-
-    torch.manual_seed(0)
-    cfg = ProbUNetConfig(spatial_dims=3, channels=(4, 8), strides=(2,), features=4, output_prior=0.5)
-    gated = build_prob_unet(ProbUNetConfig(**{**cfg.to_dict(), "presence": True})).eval()
-    torch.nn.init.constant_(gated.presence_head.bias, bias)
-    torch.nn.init.zeros_(gated.presence_head.weight)
-    plain = build_prob_unet(cfg).eval()
-    plain.load_state_dict({k: v for k, v in gated.state_dict().items() if not k.startswith("presence_head")})
-    x = np.random.default_rng(2).random((8, 8, 8)).astype(np.float32)
-    kw = {"generator": None, "device": torch.device("cpu"), "max_voxels": 2 * 8 * 8}
-    a = sample_volume(gated, x, 3, **{**kw, "generator": torch.Generator().manual_seed(1)})
-    b = sample_volume(plain, x, 3, **{**kw, "generator": torch.Generator().manual_seed(1)})
-    if bias > 0:
-        np.testing.assert_allclose(a, b)
-        assert a.max() > 0.5
-    else:
-        assert a.max() == 0.0
