@@ -66,7 +66,9 @@ class ProjectLearningViewSet(viewsets.GenericViewSet):
         state = registry.learning_state(project)
         return Response({
             "policy": {"retrain_cron": state.retrain_cron, "retrain_after_consensus": state.retrain_after_consensus,
-                       "train_config": state.train_config, "validation_case_ids": state.validation_case_ids,
+                       "train_config": state.train_config,
+                       "train_config_problem": schedule.train_config_problem(project),
+                       "validation_case_ids": state.validation_case_ids,
                        "acquisition": AcquisitionPolicy.from_dict(state.acquisition).to_dict()},
             "training_job": JobSerializer(state.training_job).data if state.training_job else None,
             "pending": state.pending_kinds,

@@ -304,7 +304,8 @@ class TrainConfig:
         if self.spatial_dims not in (2, 3):
             raise ValueError(f"spatial_dims must be 2 or 3, got {self.spatial_dims}")
         if len(self.patch) != self.spatial_dims:
-            raise ValueError(f"patch {self.patch} must have {self.spatial_dims} sizes for spatial_dims")
+            raise ValueError(f"patch {self.patch} must have {self.spatial_dims} sizes: this config trains in "
+                             f"{self.spatial_dims}D (spatial_dims {self.spatial_dims})")
         if self.net.spatial_dims != self.spatial_dims:
             raise ValueError(f"net.spatial_dims {self.net.spatial_dims} != spatial_dims {self.spatial_dims}")
         bad = [p for p in self.patch if p < 1 or p % self.net.divisor]

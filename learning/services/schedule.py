@@ -60,9 +60,7 @@ def set_policy(*, project: Project, cron: str | None = None, after_n: int | None
             raise InvalidInput("retrain_after_consensus must be >= 0")
         state.retrain_after_consensus = after_n
     if train_config is not None:
-        vols = list(Volume.objects.filter(case__project=project).values_list("shape", "dtype"))
-        state.train_config = check_train_config(train_config, shapes=[s for s, _ in vols],
-                                                dtype=voxel_dtype([d for _, d in vols]))
+        state.train_config = _check_against_volumes(project, train_config)
     state.save()
     name = f"retrain:{project.slug}"
     if state.retrain_cron:
@@ -74,6 +72,30 @@ def set_policy(*, project: Project, cron: str | None = None, after_n: int | None
     if state.retrain_after_consensus:
         ensure_policy_check()
     return state
+
+
+def _check_against_volumes(project: Project, train_config: object) -> dict:
+    """``check_train_config`` against the project's volumes as they are now."""
+    vols = list(Volume.objects.filter(case__project=project).values_list("shape", "dtype"))
+    return check_train_config(train_config, shapes=[s for s, _ in vols], dtype=voxel_dtype([d for _, d in vols]))
+
+
+def train_config_problem(project: Project) -> str | None:
+    """Why the stored ``train_config`` no longer fits the project's volumes; None when it fits.
+
+    Why: the setting is checked when it is set, but it overrides a default built from the volumes
+    (2D on slices for thin stacks, 3D patches for volumes), and volumes imported later can change that
+    default, e.g. thin crops added to a volumetric project. Managers see the reason beside the policy
+    before a training fails on it.
+    """
+    state = learning_state(project)
+    if not state.train_config:
+        return None
+    try:
+        _check_against_volumes(project, state.train_config)
+    except InvalidInput as e:
+        return str(e)
+    return None
 
 
 def ensure_policy_check(every_s: int = 300) -> PeriodicTask:

@@ -53,6 +53,8 @@ export interface RetrainPolicy {
   retrain_cron: string;
   retrain_after_consensus: number;
   train_config: unknown;
+  /** why the stored train_config no longer fits the project's volumes; null when it fits */
+  train_config_problem: string | null;
   validation_case_ids: number[];
   acquisition: AcquisitionPolicy;
 }

@@ -64,6 +64,34 @@ def test_a_bad_train_config_is_refused_when_set_and_nothing_is_stored(people):
     assert policy["train_config"] == {"max_epochs": 5, "pulaski": {"iterations": 50}} and not policy["retrain_cron"]
 
 
+def _add_volume(project, uid: str, shape: list[int]) -> None:
+    from core.models import Case, Volume
+
+    case = Case.objects.create(project=project, uid=uid)
+    Volume.objects.create(case=case, store_url=f"mem://{uid}", shape=shape, spacing=[1, 1, 1], origin=[0, 0, 0],
+                          direction=[1, 0, 0, 0, 1, 0, 0, 0, 1], dtype="int16", checksum="0", source_format="nifti")
+
+
+def test_a_train_config_that_later_volumes_no_longer_fit_is_reported(people):
+    """A 3D patch is a valid setting for volumes; once thin crops outnumber them the default becomes 2D
+    on slices, and the policy view names the problem (nothing is changed or dropped)."""
+    project, m, _ = people
+    for i in range(2):
+        _add_volume(project, f"ct{i}", [64, 96, 96])
+    config = {"patch": [32, 64, 64]}
+    r = m.patch("/api/projects/lp/learning/", {"train_config": config}, format="json")
+    assert r.status_code == 200 and r.json()["policy"]["train_config_problem"] is None
+    for i in range(3):
+        _add_volume(project, f"crop{i}", [6, 64, 64])
+    policy = m.get("/api/projects/lp/learning/").json()["policy"]
+    assert policy["train_config"] == config
+    assert policy["train_config_problem"] and "train_config" in policy["train_config_problem"]
+    assert "patch" in policy["train_config_problem"], policy["train_config_problem"]
+    # and the same setting is now refused when set again
+    again = m.patch("/api/projects/lp/learning/", {"train_config": config}, format="json")
+    assert again.status_code == 400 and again.json()["detail"] == policy["train_config_problem"]
+
+
 def test_rollback_needs_a_previous_version(people):
     project, m, _ = people
     assert m.post("/api/projects/lp/rollback/", {}, format="json").status_code == 404

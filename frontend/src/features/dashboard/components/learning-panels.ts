@@ -137,6 +137,13 @@ export function learningPanels(slug: string, onJob: () => void): LearningPanels 
     save);
   }
 
+  /** The stored training settings no longer fit the volumes imported since they were set (a training would fail). */
+  function trainConfigProblem(s: LearningState): HTMLElement[] {
+    const problem = s.policy.train_config_problem;
+    return problem ? [h("p", { class: "error", role: "alert", id: "train-config-problem" },
+      `The training settings no longer fit this project's volumes: ${problem}. Set train_config again (PATCH /api/projects/${slug}/learning/).`)] : [];
+  }
+
   /** How the queue is ordered: strategy, score combination, weights, batch (the server validates). */
   function acquisitionForm(s: LearningState): HTMLElement {
     const a = s.policy.acquisition;
@@ -187,7 +194,7 @@ export function learningPanels(slug: string, onJob: () => void): LearningPanels 
         if (!window.confirm("Roll back to the previous segmenter model?")) return;
         void act("Rollback", async () => `Rolled back: model m${(await rollback(slug, "segmenter")).number} is promoted.`);
       } }, "Rollback");
-    fill(models, running, pending, modelsTable(s.models), h("div", { class: "actions" }, train, trainPulaski, trainShape, score, back), h("h3", {}, "Retraining policy"), policyForm(s),
+    fill(models, running, pending, modelsTable(s.models), h("div", { class: "actions" }, train, trainPulaski, trainShape, score, back), h("h3", {}, "Retraining policy"), ...trainConfigProblem(s), policyForm(s),
       h("h3", {}, "Acquisition policy (queue order)"), acquisitionForm(s));
     fill(audit, ...auditView(s.audits));
   }
