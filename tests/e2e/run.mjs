@@ -4,7 +4,8 @@
 // Env: E2E_BASE_URL (use a running server instead of starting one), E2E_STRICT=1 (a missing
 // annotation API fails instead of skipping), E2E_ONLY=substring (run matching flows).
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -438,6 +439,54 @@ flow("learning: dashboard curve / models / policy / bias audit render; uncertain
   expect(!page.errors.length, `no page errors: ${page.errors.join(" | ")}`);
 });
 
+flow("learning: training settings that newly imported volumes no longer fit are named on the dashboard and can be reset", async ({ browser, baseUrl, api, server }) => {
+  if (!server) throw new Skip("E2E_BASE_URL is set: this flow ingests volumes with manage.py into the throwaway server's store");
+  const slug = "fit-check";
+  const created = await api("manager", "/api/projects/", { method: "POST", json: { slug, name: "Train config fit check" } });
+  expect(created.status === 201, `the manager creates a project (HTTP ${created.status}: ${JSON.stringify(created.body)})`);
+  const dir = mkdtempSync(join(tmpdir(), "concord-e2e-fit-"));
+  // two CT-like volumes (48 slices) and, later, three thin crops (6 slices): NIfTI axes are (x, y, z)
+  server.python(`
+import numpy as np, nibabel as nib, os
+rng = np.random.default_rng(0)
+for sub, n, z in (("volumes", 2, 48), ("crops", 3, 6)):
+    os.makedirs(os.path.join(${JSON.stringify(dir)}, sub))
+    for i in range(n):
+        a = rng.integers(-1000, 400, (64, 64, z)).astype(np.int16)
+        nib.save(nib.Nifti1Image(a, np.eye(4)), os.path.join(${JSON.stringify(dir)}, sub, f"{sub}{i}.nii.gz"))
+`);
+  server.manage(["ingest", join(dir, "volumes"), "--project", slug]);
+  const config = { patch: [32, 64, 64] };
+  const set = await api("manager", `/api/projects/${slug}/learning/`, { method: "PATCH", json: { train_config: config } });
+  expect(set.status === 200 && set.body.policy.train_config_problem === null, `a 3D patch is a valid setting for volumes (HTTP ${set.status}: ${JSON.stringify(set.body.policy ?? set.body)})`);
+  const page = await newPage(browser, "train-config");
+  await login(page, baseUrl, "manager");
+  await page.goto(`${baseUrl}/#/dashboard/${slug}`);
+  await page.waitForFunction(() => { const el = document.querySelector("[data-section=models]"); return el && !/Loading…/.test(el.textContent ?? ""); }, null, { timeout: 15_000 });
+  expect(!(await page.locator("#train-config-problem").count()), "no alert while the setting fits the volumes");
+
+  // thin crops now outnumber the volumes: the default becomes 2D on slices, and the 3D patch no longer fits
+  server.manage(["ingest", join(dir, "crops"), "--project", slug]);
+  rmSync(dir, { recursive: true, force: true });
+  const policy = (await api("manager", `/api/projects/${slug}/learning/`)).body.policy;
+  expect(typeof policy.train_config_problem === "string" && /patch/.test(policy.train_config_problem), `the API names the problem (${policy.train_config_problem})`);
+  await page.reload();
+  const alert = page.locator("#train-config-problem");
+  await alert.waitFor({ timeout: 15_000 });
+  const text = await alert.innerText();
+  expect((await alert.getAttribute("role")) === "alert", "the problem is announced as an alert");
+  expect(text.includes(policy.train_config_problem.replace(/\.$/, "")) && text.includes(JSON.stringify(config)), `the alert shows the server's reason and the stored settings: ${text}`);
+  await page.shot("problem");
+  let dialog = "";
+  page.once("dialog", (d) => { dialog = d.message(); void d.accept(); });
+  await alert.locator("#reset-train-config").click();
+  await page.waitForFunction(() => !document.querySelector("#train-config-problem"), null, { timeout: 10_000 });
+  expect(/defaults/.test(dialog), `the reset asks first (${dialog})`);
+  const after = (await api("manager", `/api/projects/${slug}/learning/`)).body.policy;
+  expect(JSON.stringify(after.train_config) === "{}" && after.train_config_problem === null, `the stored settings are dropped (${JSON.stringify(after)})`);
+  expect(!page.errors.length, `no page errors: ${page.errors.join(" | ")}`);
+});
+
 // ---------------------------------------------------------------- runner
 async function main() {
   mkdirSync(artifacts, { recursive: true });
@@ -453,7 +502,7 @@ async function main() {
     executablePath: process.env.E2E_CHROMIUM ?? "/usr/bin/chromium",
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--enable-unsafe-swiftshader"],
   });
-  const ctx = { browser, baseUrl, api: makeApi(baseUrl) };
+  const ctx = { browser, baseUrl, api: makeApi(baseUrl), server };
   // seed_demo gives every demo case its two imported raters, which fills raters_per_case=2; the
   // manager raises it so annotator1 and annotator2 get cases from the queue.
   const project = await ctx.api("manager", "/api/projects/demo/");

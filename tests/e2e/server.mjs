@@ -28,11 +28,13 @@ export async function startServer(root, log = () => {}) {
   // The embedded (filesystem) Celery broker needs its folders before anything is enqueued;
   // run.sh gets them from the worker it starts, this server runs without one.
   for (const d of ["queue", "control", "processed"]) mkdirSync(join(varDir, "broker", d), { recursive: true });
-  for (const args of [["migrate", "-v0"], ["seed_demo"]]) {
+  const manage = (args) => {
     log(`manage.py ${args.join(" ")}`);
     const r = spawnSync(python(root), ["manage.py", ...args], { cwd: root, env, encoding: "utf8", timeout: 600_000 });
     if (r.status !== 0) throw new Error(`manage.py ${args[0]} failed (exit ${r.status}):\n${(r.stderr || r.stdout).slice(-3000)}`);
-  }
+    return r.stdout;
+  };
+  for (const args of [["migrate", "-v0"], ["seed_demo"]]) manage(args);
   const port = await freePort();
   const proc = spawn(python(root), ["manage.py", "runserver", `127.0.0.1:${port}`, "--noreload"], {
     cwd: root, env, stdio: ["ignore", "pipe", "pipe"],
@@ -54,6 +56,14 @@ export async function startServer(root, log = () => {}) {
   return {
     baseUrl,
     varDir,
+    /** Run a management command against this server's database and store; returns its stdout. */
+    manage,
+    /** Run a Python snippet in the repository's environment (e.g. to write test images); returns its stdout. */
+    python: (code) => {
+      const r = spawnSync(python(root), ["-c", code], { cwd: root, env, encoding: "utf8", timeout: 120_000 });
+      if (r.status !== 0) throw new Error(`python failed (exit ${r.status}):\n${(r.stderr || r.stdout).slice(-3000)}`);
+      return r.stdout;
+    },
     output: () => output,
     async stop() {
       proc.kill("SIGTERM");

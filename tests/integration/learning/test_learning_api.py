@@ -90,6 +90,9 @@ def test_a_train_config_that_later_volumes_no_longer_fit_is_reported(people):
     # and the same setting is now refused when set again
     again = m.patch("/api/projects/lp/learning/", {"train_config": config}, format="json")
     assert again.status_code == 400 and again.json()["detail"] == policy["train_config_problem"]
+    # dropping the stored settings (the dashboard's "use the defaults") clears the problem
+    reset = m.patch("/api/projects/lp/learning/", {"train_config": {}}, format="json").json()["policy"]
+    assert reset["train_config"] == {} and reset["train_config_problem"] is None
 
 
 def test_rollback_needs_a_previous_version(people):

@@ -8,7 +8,8 @@ export function getLearning(slug: string): Promise<LearningState> {
   return apiJson<LearningState>(`${base(slug)}/learning/`);
 }
 
-export function updatePolicy(slug: string, policy: Partial<Pick<RetrainPolicy, "retrain_cron" | "retrain_after_consensus" | "acquisition">>): Promise<LearningState> {
+/** Set the retraining/acquisition policy; ``train_config: {}`` drops the stored training settings (the defaults for the volumes apply). */
+export function updatePolicy(slug: string, policy: Partial<Pick<RetrainPolicy, "retrain_cron" | "retrain_after_consensus" | "acquisition" | "train_config">>): Promise<LearningState> {
   return apiJson<LearningState>(`${base(slug)}/learning/`, { method: "PATCH", json: policy });
 }
 

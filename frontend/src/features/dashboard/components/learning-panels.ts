@@ -140,8 +140,19 @@ export function learningPanels(slug: string, onJob: () => void): LearningPanels 
   /** The stored training settings no longer fit the volumes imported since they were set (a training would fail). */
   function trainConfigProblem(s: LearningState): HTMLElement[] {
     const problem = s.policy.train_config_problem;
-    return problem ? [h("p", { class: "error", role: "alert", id: "train-config-problem" },
-      `The training settings no longer fit this project's volumes: ${problem}. Set train_config again (PATCH /api/projects/${slug}/learning/).`)] : [];
+    if (!problem) return [];
+    const stored = JSON.stringify(s.policy.train_config);
+    const reset = h("button", { type: "button", id: "reset-train-config", onclick: () => {
+      if (!window.confirm(`Drop the stored training settings ${stored} and train with the defaults for these volumes?`)) return;
+      void act("Resetting the training settings", async () => {
+        await updatePolicy(slug, { train_config: {} });
+        return "Training settings reset: the defaults for this project's volumes apply.";
+      });
+    } }, "Use the defaults for these volumes");
+    return [h("div", { class: "error", role: "alert", id: "train-config-problem" },
+      h("p", {}, `The training settings no longer fit this project's volumes (a training would fail): ${problem.replace(/\.$/, "")}.`),
+      h("p", {}, `Stored: ${stored}. Drop them, or set train_config again (PATCH /api/projects/${slug}/learning/).`),
+      reset)];
   }
 
   /** How the queue is ordered: strategy, score combination, weights, batch (the server validates). */
