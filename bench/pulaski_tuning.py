@@ -85,7 +85,9 @@ if __name__ == "__main__":
     ap.add_argument("--prior-weight", type=float, default=0.0, help="PULASki's distance on prior samples too")
     ap.add_argument("--temperatures", default="1", help="comma-separated prior sampling temperatures")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--samples", type=int, default=16,
+                    help="samples per slice (16: the figures recorded in RESULTS; bench/uncertainty.py draws 50, as PHiSeg)")
     a = ap.parse_args()
     print(json.dumps(run(data=a.data, seed=a.seed, beta=a.beta, blur=a.blur, latent_dim=a.latent_dim,
-                         iterations=a.iterations, threads=a.threads, prior_weight=a.prior_weight,
+                         iterations=a.iterations, threads=a.threads, prior_weight=a.prior_weight, n_samples=a.samples,
                          temperatures=tuple(float(t) for t in a.temperatures.split(",")))))
