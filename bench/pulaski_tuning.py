@@ -42,16 +42,23 @@ from learning.simulation.harness import case_slices  # noqa: E402
 
 
 def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, iterations: int,
-        prior_weight: float = 0.0, temperatures: tuple[float, ...] = (1.0,), n_samples: int = 16, threads: int = 1) -> dict[str, object]:
+        prior_weight: float = 0.0, temperatures: tuple[float, ...] = (1.0,), n_samples: int = 16, threads: int = 1,
+        channels: tuple[int, ...] = (8, 16, 32), extra_train: bool = False) -> dict[str, object]:
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     cases = load_cases(data, crop=64, min_slices=1, max_cases=360, rng=np.random.default_rng([seed, 0]))
-    tr, _ = split_by_patient([c.patient_id for c in cases], test_fraction=0.25, rng=np.random.default_rng([seed, 1]))
+    tr, te = split_by_patient([c.patient_id for c in cases], test_fraction=0.25, rng=np.random.default_rng([seed, 1]))
     fit, val = split_by_patient([cases[i].patient_id for i in tr], test_fraction=0.2, rng=np.random.default_rng([seed, 2]))
     fit_c, val_c = [cases[i] for i in tr[fit]], [cases[i] for i in tr[val]]
+    if extra_train:  # the crops outside the bench's 360 whose patients are neither validation nor test patients
+        held = {cases[i].patient_id for i in te} | {c.patient_id for c in val_c}
+        pool = {c.case_id for c in cases}
+        fit_c += [c for c in load_cases(data, crop=64, min_slices=1)
+                  if c.case_id not in pool and c.patient_id not in held]
     xtr, _ = case_slices(fit_c)
     rtr = np.concatenate([c.readers(4).transpose(1, 0, 2, 3) for c in fit_c]).astype(np.uint8)
-    net = ProbUNetConfig(spatial_dims=2, channels=(8, 16, 32), strides=(2, 2), features=8, latent_dim=latent_dim)
+    net = ProbUNetConfig(spatial_dims=2, channels=channels, strides=(2,) * (len(channels) - 1), features=8,
+                         latent_dim=latent_dim)
     cfg = ProbTrainConfig(loss="sinkhorn", iterations=iterations, batch_size=8, seed=seed, beta=beta, blur=blur,
                           prior_weight=prior_weight, net=net)
     res = train_prob_unet(cfg, xtr.numpy(), rtr, device=torch.device("cpu"))
@@ -67,10 +74,12 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
         sb = np.concatenate([binarise_samples(c) for c in per_case(s, owner, n, axis=1)], axis=1)
         f = figures[str(t)] = slice_figures(sb, readers)
         log(f"validation, T {t}: GED {f['ged_slices']:.3f} HIoU {f['hungarian_iou_slices']:.3f} on {f['slices']} "
-            f"slices; non-empty by readers {f['nonempty_by_readers']}")
+            f"slices; non-empty by readers {f['nonempty_by_readers']}; shape IoU of non-empty samples "
+            f"{f['shape_iou_nonempty']:.3f}")
     return {"bench": "pulaski_tuning", "speedup": None, "seed": seed, "beta": beta, "blur": blur,
             "prior_weight": prior_weight,
-            "latent_dim": latent_dim, "iterations": iterations, "validation_cases": n,
+            "latent_dim": latent_dim, "iterations": iterations, "channels": list(channels),
+            "extra_train": extra_train, "fit_cases": len(fit_c), "validation_cases": n,
             "by_temperature": figures, "elapsed_s": time.perf_counter() - t0}
 
 
@@ -87,7 +96,11 @@ if __name__ == "__main__":
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--samples", type=int, default=16,
                     help="samples per slice (16: the figures recorded in RESULTS; bench/uncertainty.py draws 50, as PHiSeg)")
+    ap.add_argument("--channels", default="8,16,32", help="U-Net and encoder widths per level")
+    ap.add_argument("--extra-train", action="store_true",
+                    help="also train on the crops outside the bench's 360 whose patients are not held out")
     a = ap.parse_args()
     print(json.dumps(run(data=a.data, seed=a.seed, beta=a.beta, blur=a.blur, latent_dim=a.latent_dim,
                          iterations=a.iterations, threads=a.threads, prior_weight=a.prior_weight, n_samples=a.samples,
-                         temperatures=tuple(float(t) for t in a.temperatures.split(",")))))
+                         temperatures=tuple(float(t) for t in a.temperatures.split(",")),
+                         channels=tuple(int(c) for c in a.channels.split(",")), extra_train=a.extra_train)))

@@ -58,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import log  # noqa: E402
 
-from annotation.metrics.ged import ged, hungarian_iou  # noqa: E402
+from annotation.metrics.ged import ged, hungarian_iou, pairwise_iou_matrix  # noqa: E402
 from annotation.metrics.overlap import dice  # noqa: E402
 from learning.data import training_patches  # noqa: E402
 from learning.device import pick_device  # noqa: E402
@@ -205,8 +205,14 @@ def slice_figures(sb: np.ndarray, readers: np.ndarray) -> dict[str, object]:
     n_out = readers[:, outlined].any(axis=(2, 3)).sum(0)
     nonempty = sb[:, outlined].any(axis=(2, 3)).mean(0)
     presence = {str(j): float(nonempty[n_out == j].mean()) for j in range(1, len(readers) + 1) if (n_out == j).any()}
+    shape = []  # each non-empty sample's IoU with the non-empty reader it matches best
+    for z in outlined:
+        s_ne, r_ne = sb[:, z][sb[:, z].any(axis=(1, 2))], readers[:, z][readers[:, z].any(axis=(1, 2))]
+        if len(s_ne):
+            shape.extend(pairwise_iou_matrix(s_ne, r_ne).max(axis=1))
     return {"ged_slices": float(np.mean(g)), "hungarian_iou_slices": float(np.mean(h)),
-            "nonempty_by_readers": presence, "slices": len(outlined)}
+            "nonempty_by_readers": presence, "shape_iou_nonempty": float(np.mean(shape)) if shape else None,
+            "slices": len(outlined)}
 
 
 _RCA_REFS: dict = {}
@@ -352,6 +358,7 @@ def run(
         ged_res[k] = {"ged": float(np.mean(g)), "hungarian_iou": float(np.mean(h)),
                       "ged_slices": sf["ged_slices"], "hungarian_iou_slices": sf["hungarian_iou_slices"],
                       "ged_slices_raw": float(np.mean(g2_raw)), "nonempty_by_readers": sf["nonempty_by_readers"],
+                      "shape_iou_nonempty": sf["shape_iou_nonempty"],
                       # GED is a mean over all pairs, each sample with itself too (d = 0), so it falls as
                       # samples are added (Kohl et al. 2018, Fig. 3): the figure at 16 samples beside any other
                       "ged_slices_16_samples": slice_figures(sb[:16], readers)["ged_slices"]}
@@ -537,6 +544,8 @@ def run(
         "n_samples": n_samples,
         "nonempty_by_readers_pulaski": ged_res["sinkhorn"]["nonempty_by_readers"],
         "nonempty_by_readers_baseline": ged_res["focal_tversky"]["nonempty_by_readers"],
+        "shape_iou_nonempty_pulaski": ged_res["sinkhorn"]["shape_iou_nonempty"],
+        "shape_iou_nonempty_baseline": ged_res["focal_tversky"]["shape_iou_nonempty"],
         "spearman": corr,
         "best_spearman": best_corr,
         "spearman_anatomical_per_dae_seed": anat_seeds,
