@@ -3,7 +3,11 @@
 On LIDC nodule crops (centre 64x64, 2D slices as samples, split by patient), trains a MONAI U-Net
 segmenter (learning.train, dropout 0.1), PULASki (Sinkhorn) and the Focal-Tversky probabilistic
 U-Net baseline (2D on slices, or with ``--prob-dims 3`` on 3D patches, each test case sampled whole),
-and a shape DAE; then on TEST patients reports:
+and a shape DAE. The two probabilistic U-Nets are 4 levels deep (``--prob-channels 16,32,64,128``)
+and train on every crop whose patient is not a test patient (``--prob-extra-train``, default on; the
+other models keep the ``--max-cases`` pool): both chosen on validation patients
+(``bench/pulaski_tuning.py``), both applied to PULASki and its baseline alike. Then on TEST patients
+it reports:
   - GED (D^2, d = 1 - IoU, d(empty, empty) = 0) and Hungarian-matched IoU between ``--samples`` samples
     (50, as PHiSeg's LIDC evaluation draws; GED is a mean over all pairs, self-pairs included, so it falls
     as samples are added, and the slice GED of the first 16 is reported too, ``*_16_samples``) and the
@@ -253,7 +257,8 @@ def run(
     prob_iterations: int = 1500,
     dae_iterations: int = 300,
     dae_seeds: int = 3,
-    prob_channels: tuple[int, ...] = (8, 16, 32),
+    prob_channels: tuple[int, ...] = (16, 32, 64, 128),
+    prob_extra_train: bool = True,
     prob_dims: int = 2,
     prob_patch: tuple[int, int, int] = (8, 64, 64),
     bias_iterations: int = 400,
@@ -293,14 +298,21 @@ def run(
     def train_readers(c) -> np.ndarray:  # (4, Z, Y, X): the probabilistic U-Nets' targets
         return c.readers(4) if missing_readers == "empty" else c.raters[np.arange(4) % len(c.raters)]
 
+    prob_c = train_c
+    if prob_extra_train:  # the crops outside the pool whose patients are not test patients
+        held, pool = {c.patient_id for c in test_c}, {c.case_id for c in cases}
+        prob_c = train_c + [c for c in load_cases(data, crop=64, min_slices=1)
+                            if c.case_id not in pool and c.patient_id not in held]
+        xtr, tr_owner = case_slices(prob_c)
     if prob_dims == 2:
         xtr = xtr.numpy()
-        rtr = np.concatenate([train_readers(c).transpose(1, 0, 2, 3) for c in train_c]).astype(np.uint8)
+        rtr = np.concatenate([train_readers(c).transpose(1, 0, 2, 3) for c in prob_c]).astype(np.uint8)
     else:  # 3D patches, half centred on a rater's foreground (what the platform's 3D PULASki trains on)
-        xtr, rtr = training_patches([xtr.numpy()[tr_owner == i, 0] for i in range(len(train_c))],
-                                    [train_readers(c) for c in train_c], patch=prob_patch, n_raters=4,
+        xtr, rtr = training_patches([xtr.numpy()[tr_owner == i, 0] for i in range(len(prob_c))],
+                                    [train_readers(c) for c in prob_c], patch=prob_patch, n_raters=4,
                                     rng=np.random.default_rng([seed, 3]))
-    log(f"probabilistic U-Nets train in {prob_dims}D on {len(xtr)} items of shape {xtr.shape[2:]}")
+    log(f"probabilistic U-Nets train in {prob_dims}D on {len(xtr)} items of shape {xtr.shape[2:]} "
+        f"from {len(prob_c)} cases")
     net = ProbUNetConfig(spatial_dims=prob_dims, channels=prob_channels, strides=(2,) * (len(prob_channels) - 1),
                          features=prob_channels[0])
     prob = {}
@@ -577,6 +589,8 @@ def run(
         "test_slices": int(len(x)),
         "seg_iterations": seg_iterations,
         "prob_iterations": prob_iterations,
+        "prob_channels": list(prob_channels),
+        "prob_train_cases": len(prob_c),
         "prob_dims": prob_dims,
         "seed": seed,
         "elapsed_s": time.perf_counter() - t0,
@@ -615,8 +629,11 @@ if __name__ == "__main__":
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rca-workers", type=int, default=os.cpu_count() or 1,
                     help="processes for RCA's registrations (default: one per core; the torch parts run first)")
-    ap.add_argument("--prob-channels", default="8,16,32",
+    ap.add_argument("--prob-channels", default="16,32,64,128",
                     help="probabilistic U-Nets' widths, comma-separated (fcomb features = the first)")
+    ap.add_argument("--prob-extra-train", action=argparse.BooleanOptionalAction, default=True,
+                    help="train the probabilistic U-Nets on the LIDC crops outside the --max-cases pool too (those "
+                         "whose patients are not test patients; default on); the segmenter and the rest keep the pool")
     ap.add_argument("--prob-dims", type=int, choices=[2, 3], default=2,
                     help="PULASki and its baseline in 2D (slices) or 3D (patches; each test case sampled whole)")
     ap.add_argument("--prob-patch", default="8,64,64", help="3D training patch z,y,x (with --prob-dims 3)")
@@ -634,7 +651,7 @@ if __name__ == "__main__":
                   threads=a.threads, rca_workers=a.rca_workers, skip_rca=a.skip_rca, infer_batch=a.infer_batch,
                   site_repeats=a.site_repeats, missing_readers=a.missing_readers,
                   dae_seeds=a.dae_seeds, prob_channels=tuple(int(c) for c in a.prob_channels.split(",")),
-                  prob_dims=a.prob_dims, prob_patch=tuple(int(c) for c in a.prob_patch.split(",")))
+                  prob_extra_train=a.prob_extra_train, prob_dims=a.prob_dims, prob_patch=tuple(int(c) for c in a.prob_patch.split(",")))
     runs = [run(seed=a.seed + i, **kwargs) for i in range(a.seeds)]
     for r in runs[:-1]:
         print(json.dumps(r))  # every seed's figures; the last line is the last seed's, with the summary
