@@ -259,6 +259,7 @@ def run(
     dae_seeds: int = 3,
     prob_channels: tuple[int, ...] = (16, 32, 64, 128),
     prob_extra_train: bool = True,
+    prob_features: int = 8,
     prob_dims: int = 2,
     prob_patch: tuple[int, int, int] = (8, 64, 64),
     bias_iterations: int = 400,
@@ -314,7 +315,7 @@ def run(
     log(f"probabilistic U-Nets train in {prob_dims}D on {len(xtr)} items of shape {xtr.shape[2:]} "
         f"from {len(prob_c)} cases")
     net = ProbUNetConfig(spatial_dims=prob_dims, channels=prob_channels, strides=(2,) * (len(prob_channels) - 1),
-                         features=prob_channels[0])
+                         features=prob_features)
     prob = {}
     for loss in ("sinkhorn", "focal_tversky"):
         # each loss from the start it trains from: PULASki's summed transport cost needs fcomb's output to
@@ -590,6 +591,7 @@ def run(
         "seg_iterations": seg_iterations,
         "prob_iterations": prob_iterations,
         "prob_channels": list(prob_channels),
+        "prob_features": prob_features,
         "prob_train_cases": len(prob_c),
         "prob_dims": prob_dims,
         "seed": seed,
@@ -630,7 +632,8 @@ if __name__ == "__main__":
     ap.add_argument("--rca-workers", type=int, default=os.cpu_count() or 1,
                     help="processes for RCA's registrations (default: one per core; the torch parts run first)")
     ap.add_argument("--prob-channels", default="16,32,64,128",
-                    help="probabilistic U-Nets' widths, comma-separated (fcomb features = the first)")
+                    help="probabilistic U-Nets' widths, comma-separated")
+    ap.add_argument("--prob-features", type=int, default=8, help="channels of the U-Net output fed to fcomb")
     ap.add_argument("--prob-extra-train", action=argparse.BooleanOptionalAction, default=True,
                     help="train the probabilistic U-Nets on the LIDC crops outside the --max-cases pool too (those "
                          "whose patients are not test patients; default on); the segmenter and the rest keep the pool")
@@ -651,7 +654,8 @@ if __name__ == "__main__":
                   threads=a.threads, rca_workers=a.rca_workers, skip_rca=a.skip_rca, infer_batch=a.infer_batch,
                   site_repeats=a.site_repeats, missing_readers=a.missing_readers,
                   dae_seeds=a.dae_seeds, prob_channels=tuple(int(c) for c in a.prob_channels.split(",")),
-                  prob_extra_train=a.prob_extra_train, prob_dims=a.prob_dims, prob_patch=tuple(int(c) for c in a.prob_patch.split(",")))
+                  prob_extra_train=a.prob_extra_train,
+                  prob_features=a.prob_features, prob_dims=a.prob_dims, prob_patch=tuple(int(c) for c in a.prob_patch.split(",")))
     runs = [run(seed=a.seed + i, **kwargs) for i in range(a.seeds)]
     for r in runs[:-1]:
         print(json.dumps(r))  # every seed's figures; the last line is the last seed's, with the summary
