@@ -29,7 +29,7 @@ else
   #     earlier (segmenter ~22 ms, PULASki ~12 ms, DAE ~9 ms a step) the trainings end by ~300 s; the
   #     GED figures are logged to uncertainty.err as soon as they exist, so a timeout still leaves them.
   U_T=420; U_THREADS=2
-  U_ARGS="--max-cases 2000 --seg-iterations 1500 --prob-iterations 3000 --dae-iterations 600 --prob-channels 16,32,64 --dae-seeds 2 --repeats 10"
+  U_ARGS="--max-cases 2000 --seg-iterations 1500 --prob-iterations 3000 --dae-iterations 600 --prob-channels 16,32,64,128 --dae-seeds 2 --repeats 10"
   # (ii) per process: load 400 cases + imports/CUDA ~20 s + 7 trainings (full data + 6 rounds) x 500 steps.
   AL_T=400; AL_SEEDS=3
   AL_ARGS="--rounds 5 --batch 16 --iterations 500 --max-cases 400"
