@@ -11,7 +11,8 @@ sample is non-empty on slices that j of the readers outlined (ideal j / 4). A ch
 be reported once on the test patients. A tuning aid with no time goal: its ``speedup`` is null.
 
     python bench/pulaski_tuning.py --seed 0 [--beta 1] [--blur 2] [--latent-dim 6] [--iterations 1500]
-        [--temperatures 1,0.5]
+        [--temperatures 1,0.5] [--channels 16,32,64,128] [--extra-train] [--lr-schedule cosine]
+        [--batch-size 8] [--res-units 1]
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ from learning.simulation.harness import case_slices  # noqa: E402
 
 def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, iterations: int,
         prior_weight: float = 0.0, temperatures: tuple[float, ...] = (1.0,), n_samples: int = 16, threads: int = 1,
-        channels: tuple[int, ...] = (8, 16, 32), extra_train: bool = False) -> dict[str, object]:
+        channels: tuple[int, ...] = (8, 16, 32), extra_train: bool = False, lr_schedule: str = "constant",
+        batch_size: int = 8, res_units: int = 1) -> dict[str, object]:
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     cases = load_cases(data, crop=64, min_slices=1, max_cases=360, rng=np.random.default_rng([seed, 0]))
@@ -58,9 +60,9 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
     xtr, _ = case_slices(fit_c)
     rtr = np.concatenate([c.readers(4).transpose(1, 0, 2, 3) for c in fit_c]).astype(np.uint8)
     net = ProbUNetConfig(spatial_dims=2, channels=channels, strides=(2,) * (len(channels) - 1), features=8,
-                         latent_dim=latent_dim)
-    cfg = ProbTrainConfig(loss="sinkhorn", iterations=iterations, batch_size=8, seed=seed, beta=beta, blur=blur,
-                          prior_weight=prior_weight, net=net)
+                         latent_dim=latent_dim, num_res_units=res_units)
+    cfg = ProbTrainConfig(loss="sinkhorn", iterations=iterations, batch_size=batch_size, seed=seed, beta=beta,
+                          blur=blur, prior_weight=prior_weight, lr_schedule=lr_schedule, net=net)
     res = train_prob_unet(cfg, xtr.numpy(), rtr, device=torch.device("cpu"))
     model = res.model.eval()
     log(f"PULASki trained on {len(fit_c)} cases in {res.elapsed_s:.0f}s (beta {beta}, blur {blur}, latent {latent_dim})")
@@ -79,7 +81,8 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
     return {"bench": "pulaski_tuning", "speedup": None, "seed": seed, "beta": beta, "blur": blur,
             "prior_weight": prior_weight,
             "latent_dim": latent_dim, "iterations": iterations, "channels": list(channels),
-            "extra_train": extra_train, "fit_cases": len(fit_c), "validation_cases": n,
+            "extra_train": extra_train, "lr_schedule": lr_schedule, "batch_size": batch_size,
+            "res_units": res_units, "fit_cases": len(fit_c), "validation_cases": n,
             "by_temperature": figures, "elapsed_s": time.perf_counter() - t0}
 
 
@@ -99,8 +102,12 @@ if __name__ == "__main__":
     ap.add_argument("--channels", default="8,16,32", help="U-Net and encoder widths per level")
     ap.add_argument("--extra-train", action="store_true",
                     help="also train on the crops outside the bench's 360 whose patients are not held out")
+    ap.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant")
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--res-units", type=int, default=1, help="residual units per U-Net block")
     a = ap.parse_args()
     print(json.dumps(run(data=a.data, seed=a.seed, beta=a.beta, blur=a.blur, latent_dim=a.latent_dim,
                          iterations=a.iterations, threads=a.threads, prior_weight=a.prior_weight, n_samples=a.samples,
                          temperatures=tuple(float(t) for t in a.temperatures.split(",")),
-                         channels=tuple(int(c) for c in a.channels.split(",")), extra_train=a.extra_train)))
+                         channels=tuple(int(c) for c in a.channels.split(",")), extra_train=a.extra_train,
+                         lr_schedule=a.lr_schedule, batch_size=a.batch_size, res_units=a.res_units)))

@@ -42,6 +42,7 @@ _NET_NORMS = ("instance", "batch", "none")
 _INFER_MODES = ("gaussian", "constant")
 _SEG_LOSSES = ("dice_ce",)
 _PROB_LOSSES = ("sinkhorn", "hausdorff", "focal_tversky")
+_LR_SCHEDULES = ("constant", "cosine")
 PATCH_3D = (16, 64, 64)  # PULASki's default 3D training patch (z, y, x), voxels
 _OWN_SECTIONS = ("pulaski", "shape_dae")  # train_config sections that are other kinds' own settings
 
@@ -448,6 +449,8 @@ class ProbTrainConfig:
         iterations: optimiser steps.
         batch_size: items per step.
         lr: Adam learning rate.
+        lr_schedule: ``"constant"`` (as published) or ``"cosine"`` (decays to 0 over ``iterations``:
+            the last weights are then not one random point of a noisy trajectory).
         beta: KL weight.
         blur: geomloss blur for PULASki.
         prior_weight: weight of PULASki's distance on prior samples as well (0: as published).
@@ -459,6 +462,7 @@ class ProbTrainConfig:
     iterations: int = 300
     batch_size: int = 16
     lr: float = 1e-3
+    lr_schedule: str = "constant"
     beta: float = 1.0
     blur: float = 2.0
     prior_weight: float = 0.0
@@ -468,6 +472,8 @@ class ProbTrainConfig:
     def __post_init__(self) -> None:
         if self.loss not in _PROB_LOSSES:
             raise ValueError(f"loss must be one of {_PROB_LOSSES}, got {self.loss!r}")
+        if self.lr_schedule not in _LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {_LR_SCHEDULES}, got {self.lr_schedule!r}")
         if self.iterations < 1 or self.batch_size < 1:
             raise ValueError("iterations and batch_size must be >= 1")
 

@@ -575,6 +575,8 @@ def train_prob_unet(
     gen = torch.Generator().manual_seed(config.seed)
     model = build_prob_unet(config.net).to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.iterations)
+             if config.lr_schedule == "cosine" else None)
     losses: list[float] = []
     spatial_axes = tuple(range(2, images.ndim))
     for step in range(config.iterations):
@@ -593,6 +595,8 @@ def train_prob_unet(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if sched is not None:
+            sched.step()
         losses.append(float(loss.detach()))
         if progress is not None and (step + 1) % 50 == 0:
             progress((step + 1) / config.iterations, {"loss": float(np.mean(losses[-50:])), **info})

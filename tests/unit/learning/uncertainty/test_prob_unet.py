@@ -125,6 +125,20 @@ def test_pulaski_loss_decreases() -> None:
     assert np.mean(res.losses[-8:]) < np.mean(res.losses[:8])
 
 
+def test_cosine_schedule_trains_and_changes_the_run() -> None:
+    imgs, raters = make_multirater(32)
+    runs = {sch: train_prob_unet(ProbTrainConfig(loss="sinkhorn", iterations=40, batch_size=8, lr=3e-3, net=TINY2,
+                                                 lr_schedule=sch), imgs, raters, device=torch.device("cpu"))
+            for sch in ("constant", "cosine")}
+    cos = runs["cosine"]
+    assert np.mean(cos.losses[-8:]) < np.mean(cos.losses[:8])
+    assert cos.losses[0] == runs["constant"].losses[0]  # same seed, same first step: only the schedule differs
+    w = [dict(r.model.named_parameters()) for r in runs.values()]
+    assert any(not torch.equal(w[0][k], w[1][k]) for k in w[0])
+    with pytest.raises(ValueError, match="lr_schedule"):
+        ProbTrainConfig(lr_schedule="step")
+
+
 def test_baseline_trains() -> None:
     imgs, raters = make_multirater(16)
     cfg = ProbTrainConfig(loss="focal_tversky", iterations=40, batch_size=8, lr=1e-2, net=TINY2)
