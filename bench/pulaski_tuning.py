@@ -75,9 +75,9 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
         s = sample(model, x, n_samples, generator=gen, temperature=t).numpy()
         sb = np.concatenate([binarise_samples(c) for c in per_case(s, owner, n, axis=1)], axis=1)
         f = figures[str(t)] = slice_figures(sb, readers)
+        shape = "n/a (every sample empty)" if f["shape_iou_nonempty"] is None else f"{f['shape_iou_nonempty']:.3f}"
         log(f"validation, T {t}: GED {f['ged_slices']:.3f} HIoU {f['hungarian_iou_slices']:.3f} on {f['slices']} "
-            f"slices; non-empty by readers {f['nonempty_by_readers']}; shape IoU of non-empty samples "
-            f"{f['shape_iou_nonempty']:.3f}")
+            f"slices; non-empty by readers {f['nonempty_by_readers']}; shape IoU of non-empty samples {shape}")
     return {"bench": "pulaski_tuning", "speedup": None, "seed": seed, "beta": beta, "blur": blur,
             "prior_weight": prior_weight,
             "latent_dim": latent_dim, "iterations": iterations, "channels": list(channels),
