@@ -558,7 +558,8 @@ def train_prob_unet(
     Args:
         config: the run.
         images: ``(S, C, *spatial)`` float32 normalised images.
-        raters: ``(S, N, *spatial)`` uint8 rater masks (missing raters replaced by repeats of present ones).
+        raters: ``(S, N, *spatial)`` uint8 rater masks; a rater who outlined nothing is an empty mask
+            (``Case.readers``, a rater's empty submission), as the GED it is judged by counts them.
         device: where to train.
         progress: ``progress(fraction, {"loss", ...})`` every 50 steps.
 
