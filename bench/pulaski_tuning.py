@@ -12,7 +12,7 @@ be reported once on the test patients. A tuning aid with no time goal: its ``spe
 
     python bench/pulaski_tuning.py --seed 0 [--beta 1] [--blur 2] [--latent-dim 6] [--iterations 1500]
         [--temperatures 1,0.5] [--channels 16,32,64,128] [--extra-train] [--lr-schedule cosine]
-        [--batch-size 8] [--res-units 1]
+        [--batch-size 8] [--res-units 1] [--ema-decay 0.999]
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from learning.simulation.harness import case_slices  # noqa: E402
 def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, iterations: int,
         prior_weight: float = 0.0, temperatures: tuple[float, ...] = (1.0,), n_samples: int = 16, threads: int = 1,
         channels: tuple[int, ...] = (8, 16, 32), extra_train: bool = False, lr_schedule: str = "constant",
-        batch_size: int = 8, res_units: int = 1) -> dict[str, object]:
+        batch_size: int = 8, res_units: int = 1, ema_decay: float = 0.0) -> dict[str, object]:
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     cases = load_cases(data, crop=64, min_slices=1, max_cases=360, rng=np.random.default_rng([seed, 0]))
@@ -62,7 +62,7 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
     net = ProbUNetConfig(spatial_dims=2, channels=channels, strides=(2,) * (len(channels) - 1), features=8,
                          latent_dim=latent_dim, num_res_units=res_units)
     cfg = ProbTrainConfig(loss="sinkhorn", iterations=iterations, batch_size=batch_size, seed=seed, beta=beta,
-                          blur=blur, prior_weight=prior_weight, lr_schedule=lr_schedule, net=net)
+                          blur=blur, prior_weight=prior_weight, lr_schedule=lr_schedule, ema_decay=ema_decay, net=net)
     res = train_prob_unet(cfg, xtr.numpy(), rtr, device=torch.device("cpu"))
     model = res.model.eval()
     log(f"PULASki trained on {len(fit_c)} cases in {res.elapsed_s:.0f}s (beta {beta}, blur {blur}, latent {latent_dim})")
@@ -82,7 +82,7 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
             "prior_weight": prior_weight,
             "latent_dim": latent_dim, "iterations": iterations, "channels": list(channels),
             "extra_train": extra_train, "lr_schedule": lr_schedule, "batch_size": batch_size,
-            "res_units": res_units, "fit_cases": len(fit_c), "validation_cases": n,
+            "res_units": res_units, "ema_decay": ema_decay, "fit_cases": len(fit_c), "validation_cases": n,
             "by_temperature": figures, "elapsed_s": time.perf_counter() - t0}
 
 
@@ -105,9 +105,11 @@ if __name__ == "__main__":
     ap.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--res-units", type=int, default=1, help="residual units per U-Net block")
+    ap.add_argument("--ema-decay", type=float, default=0.0,
+                    help="return a moving average of the weights (0: the last step's, as published)")
     a = ap.parse_args()
     print(json.dumps(run(data=a.data, seed=a.seed, beta=a.beta, blur=a.blur, latent_dim=a.latent_dim,
                          iterations=a.iterations, threads=a.threads, prior_weight=a.prior_weight, n_samples=a.samples,
                          temperatures=tuple(float(t) for t in a.temperatures.split(",")),
                          channels=tuple(int(c) for c in a.channels.split(",")), extra_train=a.extra_train,
-                         lr_schedule=a.lr_schedule, batch_size=a.batch_size, res_units=a.res_units)))
+                         lr_schedule=a.lr_schedule, batch_size=a.batch_size, res_units=a.res_units, ema_decay=a.ema_decay)))

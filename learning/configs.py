@@ -451,6 +451,9 @@ class ProbTrainConfig:
         lr: Adam learning rate.
         lr_schedule: ``"constant"`` (as published) or ``"cosine"`` (decays to 0 over ``iterations``:
             the last weights are then not one random point of a noisy trajectory).
+        ema_decay: 0 (as published): the model is the last step's weights. In (0, 1): the model is an
+            exponential moving average of the weights over the steps (Polyak averaging), for a last
+            point that is not one random point of a noisy trajectory.
         beta: KL weight.
         blur: geomloss blur for PULASki.
         prior_weight: weight of PULASki's distance on prior samples as well (0: as published).
@@ -463,6 +466,7 @@ class ProbTrainConfig:
     batch_size: int = 16
     lr: float = 1e-3
     lr_schedule: str = "constant"
+    ema_decay: float = 0.0
     beta: float = 1.0
     blur: float = 2.0
     prior_weight: float = 0.0
@@ -476,6 +480,8 @@ class ProbTrainConfig:
             raise ValueError(f"lr_schedule must be one of {_LR_SCHEDULES}, got {self.lr_schedule!r}")
         if self.iterations < 1 or self.batch_size < 1:
             raise ValueError("iterations and batch_size must be >= 1")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
 
     def to_dict(self) -> JsonDict:
         d = asdict(self)

@@ -578,6 +578,7 @@ def train_prob_unet(
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.iterations)
              if config.lr_schedule == "cosine" else None)
+    ema = ([p.detach().clone() for p in model.parameters()] if config.ema_decay > 0 else None)
     losses: list[float] = []
     spatial_axes = tuple(range(2, images.ndim))
     for step in range(config.iterations):
@@ -598,7 +599,14 @@ def train_prob_unet(
         opt.step()
         if sched is not None:
             sched.step()
+        if ema is not None:
+            with torch.no_grad():
+                torch._foreach_lerp_(ema, [p.detach() for p in model.parameters()], 1.0 - config.ema_decay)
         losses.append(float(loss.detach()))
         if progress is not None and (step + 1) % 50 == 0:
             progress((step + 1) / config.iterations, {"loss": float(np.mean(losses[-50:])), **info})
+    if ema is not None:  # parameters only: the nets normalise by instance, so there are no running statistics
+        with torch.no_grad():
+            for p, a in zip(model.parameters(), ema):
+                p.copy_(a)
     return ProbTrainResult(model=model.cpu().eval(), losses=tuple(losses), elapsed_s=time.perf_counter() - t0)

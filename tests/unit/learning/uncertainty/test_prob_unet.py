@@ -208,3 +208,19 @@ def test_sampling_temperature_scales_the_latent_spread() -> None:
         torch.testing.assert_close(s, best)
     warm = sample(m, x, 3, generator=torch.Generator().manual_seed(0))
     assert not torch.allclose(warm[0], warm[1])
+
+
+def test_ema_returns_the_moving_average_and_leaves_training_alone() -> None:
+    imgs, raters = make_multirater(16)
+    base = dict(loss="sinkhorn", batch_size=4, lr=3e-3, net=TINY2)
+    torch.manual_seed(0)
+    init = {k: v.detach().clone() for k, v in build_prob_unet(TINY2).named_parameters()}  # train's seeded start
+    one = train_prob_unet(ProbTrainConfig(iterations=1, **base), imgs, raters, device=torch.device("cpu"))
+    ema = train_prob_unet(ProbTrainConfig(iterations=1, ema_decay=0.75, **base), imgs, raters, device=torch.device("cpu"))
+    for k, v in ema.model.named_parameters():  # one step: 0.75 * start + 0.25 * the step's weights
+        torch.testing.assert_close(v, 0.75 * init[k] + 0.25 * dict(one.model.named_parameters())[k])
+    runs = [train_prob_unet(ProbTrainConfig(iterations=20, ema_decay=d, **base), imgs, raters, device=torch.device("cpu"))
+            for d in (0.0, 0.9)]
+    assert runs[0].losses == runs[1].losses  # the average is only read at the end
+    with pytest.raises(ValueError, match="ema_decay"):
+        ProbTrainConfig(ema_decay=1.0)
