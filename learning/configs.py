@@ -453,7 +453,8 @@ class ProbTrainConfig:
             the last weights are then not one random point of a noisy trajectory).
         ema_decay: 0 (as published): the model is the last step's weights. In (0, 1): the model is an
             exponential moving average of the weights over the steps (Polyak averaging), for a last
-            point that is not one random point of a noisy trajectory.
+            point that is not one random point of a noisy trajectory. On LIDC validation patients 0.995
+            was within seed noise and 0.999 kept the early, mostly-empty weights (bench/RESULTS-learning.md).
         beta: KL weight.
         blur: geomloss blur for PULASki.
         prior_weight: weight of PULASki's distance on prior samples as well (0: as published).
