@@ -1,13 +1,13 @@
 """Bench: do Concord's uncertainty and quality estimates track real errors on LIDC, and what do they cost?
 
 On LIDC nodule crops (centre 64x64, 2D slices as samples, split by patient), trains a MONAI U-Net
-segmenter (learning.train, dropout 0.1), PULASki (Sinkhorn) and the Focal-Tversky probabilistic
-U-Net baseline (2D on slices, or with ``--prob-dims 3`` on 3D patches, each test case sampled whole),
-and a shape DAE. The two probabilistic U-Nets are 4 levels deep (``--prob-channels 16,32,64,128``)
-and train on every crop whose patient is not a test patient (``--prob-extra-train``, default on; the
-other models keep the ``--max-cases`` pool): both chosen on validation patients
-(``bench/pulaski_tuning.py``), both applied to PULASki and its baseline alike. Then on TEST patients
-it reports:
+segmenter (learning.train, dropout 0.1), PULASki (Sinkhorn, or ``--pulaski-distance hausdorff``) and the
+Focal-Tversky probabilistic U-Net baseline (2D on slices, or with ``--prob-dims 3`` on 3D patches, each
+test case sampled whole), and a shape DAE. The two probabilistic U-Nets are 4 levels deep
+(``--prob-channels 16,32,64,128``) and train on every crop whose patient is not a test patient
+(``--prob-extra-train``, default on; the other models keep the ``--max-cases`` pool): both chosen on
+validation patients (``bench/pulaski_tuning.py``), both applied to PULASki and its baseline alike.
+Then on TEST patients it reports:
   - GED (D^2, d = 1 - IoU, d(empty, empty) = 0) and Hungarian-matched IoU between ``--samples`` samples
     (50, as PHiSeg's LIDC evaluation draws; GED is a mean over all pairs, self-pairs included, so it falls
     as samples are added, and the slice GED of the first 16 is reported too, ``*_16_samples``) and the
@@ -260,6 +260,7 @@ def run(
     prob_channels: tuple[int, ...] = (16, 32, 64, 128),
     prob_extra_train: bool = True,
     prob_features: int = 8,
+    pulaski_distance: str = "sinkhorn",
     prob_dims: int = 2,
     prob_patch: tuple[int, int, int] = (8, 64, 64),
     bias_iterations: int = 400,
@@ -317,7 +318,8 @@ def run(
     net = ProbUNetConfig(spatial_dims=prob_dims, channels=prob_channels, strides=(2,) * (len(prob_channels) - 1),
                          features=prob_features)
     prob = {}
-    for loss in ("sinkhorn", "focal_tversky"):
+    pk = pulaski_distance  # the key of PULASki's net and figures below
+    for loss in (pk, "focal_tversky"):
         # each loss from the start it trains from: PULASki's summed transport cost needs fcomb's output to
         # start at a 0.02 foreground prior (at 0.5 it collapses to empty masks); Focal-Tversky starves at
         # 0.02 and trains from 0.5 (both found on this data; see bench/RESULTS-learning.md)
@@ -386,7 +388,7 @@ def run(
         "mc_entropy": predictive_entropy(mc),
         "tta_variance": tta.var(0),
         "anatomical": anat_maps[0],
-        "pulaski_variance": binary["sinkhorn"].astype(np.float32).var(0),
+        "pulaski_variance": binary[pk].astype(np.float32).var(0),
     }
 
     def spearman_with_error(voxel_map: np.ndarray) -> dict[str, float]:
@@ -398,7 +400,7 @@ def run(
     corr: dict[str, dict[str, float]] = {name: spearman_with_error(m) for name, m in maps.items()}
     anat_seeds = [spearman_with_error(m) for m in anat_maps]
     log(f"anatomical Spearman per DAE seed: {anat_seeds}")
-    ps = per_case(binary["sinkhorn"], owner, n, axis=1)
+    ps = per_case(binary[pk], owner, n, axis=1)
     div = np.array([summarise_samples(s, min_size=0).ged for s in ps])  # already binarised
     corr["pulaski_sample_diversity"] = {"mean": float(spearmanr(div, err).statistic)}
     for name, d in corr.items():
@@ -411,7 +413,7 @@ def run(
 
     def prob_fwd(xb):
         with torch.inference_mode():
-            prob["sinkhorn"](xb)
+            prob[pk](xb)
 
     # interleaved: each repeat times every method once, so a drift in the machine's speed (other jobs,
     # clocks) hits all of them alike; medians per method
@@ -422,7 +424,7 @@ def run(
         "anatomical": lambda xb: anatomical_uncertainty(fwd(xb), dae, device=dev),
     }
     if prob_dims == 2:  # a 3D net takes whole cases, not batches of slices: its cost is not comparable
-        methods |= {"prob_forward": prob_fwd, "pulaski_8": lambda xb: sample(prob["sinkhorn"], xb, 8)}
+        methods |= {"prob_forward": prob_fwd, "pulaski_8": lambda xb: sample(prob[pk], xb, 8)}
     t = timed_interleaved({k: batched(f, xd, infer_batch) for k, f in methods.items()}, repeats, dev)
     costs = {
         "forward_s": t["forward"],
@@ -542,22 +544,23 @@ def run(
     return {
         "bench": "uncertainty",
         "speedup": costs["mc_dropout_5"] / costs["anatomical"],
-        "ged_pulaski": ged_res["sinkhorn"]["ged"],
+        "ged_pulaski": ged_res[pk]["ged"],
         "ged_baseline": ged_res["focal_tversky"]["ged"],
-        "hungarian_iou_pulaski": ged_res["sinkhorn"]["hungarian_iou"],
+        "hungarian_iou_pulaski": ged_res[pk]["hungarian_iou"],
         "hungarian_iou_baseline": ged_res["focal_tversky"]["hungarian_iou"],
-        "ged_pulaski_slices": ged_res["sinkhorn"]["ged_slices"],
+        "ged_pulaski_slices": ged_res[pk]["ged_slices"],
         "ged_baseline_slices": ged_res["focal_tversky"]["ged_slices"],
-        "hungarian_iou_pulaski_slices": ged_res["sinkhorn"]["hungarian_iou_slices"],
+        "hungarian_iou_pulaski_slices": ged_res[pk]["hungarian_iou_slices"],
         "hungarian_iou_baseline_slices": ged_res["focal_tversky"]["hungarian_iou_slices"],
-        "ged_pulaski_slices_raw": ged_res["sinkhorn"]["ged_slices_raw"],
+        "ged_pulaski_slices_raw": ged_res[pk]["ged_slices_raw"],
         "ged_baseline_slices_raw": ged_res["focal_tversky"]["ged_slices_raw"],
-        "ged_pulaski_slices_16_samples": ged_res["sinkhorn"]["ged_slices_16_samples"],
+        "ged_pulaski_slices_16_samples": ged_res[pk]["ged_slices_16_samples"],
         "ged_baseline_slices_16_samples": ged_res["focal_tversky"]["ged_slices_16_samples"],
         "n_samples": n_samples,
-        "nonempty_by_readers_pulaski": ged_res["sinkhorn"]["nonempty_by_readers"],
+        "pulaski_distance": pk,
+        "nonempty_by_readers_pulaski": ged_res[pk]["nonempty_by_readers"],
         "nonempty_by_readers_baseline": ged_res["focal_tversky"]["nonempty_by_readers"],
-        "shape_iou_nonempty_pulaski": ged_res["sinkhorn"]["shape_iou_nonempty"],
+        "shape_iou_nonempty_pulaski": ged_res[pk]["shape_iou_nonempty"],
         "shape_iou_nonempty_baseline": ged_res["focal_tversky"]["shape_iou_nonempty"],
         "spearman": corr,
         "best_spearman": best_corr,
@@ -637,6 +640,8 @@ if __name__ == "__main__":
     ap.add_argument("--prob-extra-train", action=argparse.BooleanOptionalAction, default=True,
                     help="train the probabilistic U-Nets on the LIDC crops outside the --max-cases pool too (those "
                          "whose patients are not test patients; default on); the segmenter and the rest keep the pool")
+    ap.add_argument("--pulaski-distance", choices=["sinkhorn", "hausdorff"], default="sinkhorn",
+                    help="PULASki's statistical distance between its samples and the raters")
     ap.add_argument("--prob-dims", type=int, choices=[2, 3], default=2,
                     help="PULASki and its baseline in 2D (slices) or 3D (patches; each test case sampled whole)")
     ap.add_argument("--prob-patch", default="8,64,64", help="3D training patch z,y,x (with --prob-dims 3)")
@@ -655,7 +660,8 @@ if __name__ == "__main__":
                   site_repeats=a.site_repeats, missing_readers=a.missing_readers,
                   dae_seeds=a.dae_seeds, prob_channels=tuple(int(c) for c in a.prob_channels.split(",")),
                   prob_extra_train=a.prob_extra_train,
-                  prob_features=a.prob_features, prob_dims=a.prob_dims, prob_patch=tuple(int(c) for c in a.prob_patch.split(",")))
+                  prob_features=a.prob_features, pulaski_distance=a.pulaski_distance, prob_dims=a.prob_dims,
+                  prob_patch=tuple(int(c) for c in a.prob_patch.split(",")))
     runs = [run(seed=a.seed + i, **kwargs) for i in range(a.seeds)]
     for r in runs[:-1]:
         print(json.dumps(r))  # every seed's figures; the last line is the last seed's, with the summary
