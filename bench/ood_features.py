@@ -42,7 +42,7 @@ from learning.simulation.harness import (  # noqa: E402
     predict_probs,
     train_segmenter,
 )
-from learning.simulation.sites import SiteShift, assign_sites, with_sites  # noqa: E402
+from learning.simulation.sites import SITE_DESIGNS, assign_sites, with_sites  # noqa: E402
 
 METHODS = ("mahalanobis", "knn")
 FEATURES = ("bottleneck", "encoder_ensemble")
@@ -70,7 +70,7 @@ def run(*, data: Path, splits: int = 3, max_cases: int = 360, iterations: int = 
         val_l = [consensus_of(c.raters, "majority") for c in val_c]
         seg = train_segmenter(fit_c, fit_l, replace(SimulationConfig(), iterations=iterations), s, dev)
         sites = assign_sites([c.patient_id for c in val_c], np.random.default_rng([s, 11]))
-        val_s = with_sites(val_c, sites, SiteShift(), np.random.default_rng([s, 13]))
+        val_s = with_sites(val_c, sites, SITE_DESIGNS["new_scanner"], np.random.default_rng([s, 13]))
         is_b = np.array([c.attributes["site"] == "B" for c in val_s])
         tasks = {"failed": (val_c, case_dice(seg, val_c, val_l, dev) < 0.5),
                  "second_scanner": (val_s, is_b),

@@ -24,9 +24,9 @@ Then on TEST patients it reports:
     Dice values (``rca_estimate``);
   - a synthetic-bias experiment: segmenters trained on ONE subgroup only; the bias audit on RCA-estimated
     Dice predicts the sign of the true ΔDSC. Subgroups: LIDC's own attributes (contrast / no contrast,
-    thin / thick slices; their true gaps are tiny) and a synthetic second site (half the patients'
-    images rendered by another "scanner", ``learning.simulation.sites``), trained on each site
-    ``--site-repeats`` times;
+    thin / thick slices; their true gaps are tiny) and two synthetic sites (half the patients each, their
+    images rendered by two protocols that compress opposite ends of the intensity range,
+    ``learning.simulation.sites``, ``--bias-site-design``), trained on each site ``--site-repeats`` times;
   - OOD AUROC (Mahalanobis and kNN after PCA) for detecting failed cases (Dice < 0.5), for detecting
     the synthetic site's cases (the usual OOD setting: a shift in acquisition) and for detecting failures
     among test cases seen at both sites; Concord's features (every encoder level's pre-normalisation
@@ -87,7 +87,7 @@ from learning.quality import (  # noqa: E402
     rca_case_slices,
 )
 from learning.simulation import SimulationConfig, default_data_path, load_cases, split_by_patient  # noqa: E402
-from learning.simulation.sites import SiteShift, assign_sites, with_sites  # noqa: E402
+from learning.simulation.sites import SITE_DESIGNS, assign_sites, with_sites  # noqa: E402
 from learning.simulation.harness import (  # noqa: E402
     case_features,
     case_ood_features,
@@ -278,6 +278,7 @@ def run(
     skip_rca: bool = False,
     infer_batch: int = 64,
     site_repeats: int = 2,
+    bias_site_design: str = "two_protocols",
     missing_readers: str = "empty",
 ) -> dict[str, object]:
     torch.set_num_threads(threads)
@@ -473,8 +474,8 @@ def run(
 
     # ---- a synthetic second site (learning.simulation.sites): a subgroup with a known shift
     sites = assign_sites([c.patient_id for c in cases], np.random.default_rng([seed, 11]))
-    train_s = with_sites(train_c, sites, SiteShift(), np.random.default_rng([seed, 12]))
-    test_s = with_sites(test_c, sites, SiteShift(), np.random.default_rng([seed, 13]))
+    new_scanner = SITE_DESIGNS["new_scanner"]
+    test_s = with_sites(test_c, sites, new_scanner, np.random.default_rng([seed, 13]))
     is_b = np.array([c.attributes["site"] == "B" for c in test_s])
     fte_s, fte_sb = case_ood_features(seg, test_s, dev), case_features(seg, test_s, dev)
     auroc_shift, auroc_shift_b = aurocs(is_b, fte_s, fte_sb)
@@ -499,9 +500,12 @@ def run(
 
     bias = []
     if not skip_rca:
+        # the bias experiment's sites: both rendered (two protocols), so either site's training biases it
+        train_s = with_sites(train_c, sites, SITE_DESIGNS[bias_site_design], np.random.default_rng([seed, 12]))
+        test_b = with_sites(test_c, sites, SITE_DESIGNS[bias_site_design], np.random.default_rng([seed, 13]))
         refs_s = references(train_s, train_l, n_refs, np.random.default_rng([seed, 14]))
         plan = [("contrast", contrast, train_c, test_c, refs, 0), ("thickness", thick, train_c, test_c, refs, 0)]
-        plan += [("site", site, train_s, test_s, refs_s, r) for r in range(site_repeats)]
+        plan += [("site", site, train_s, test_b, refs_s, r) for r in range(site_repeats)]
         for attr, fn, trc, tec, rf, rep in plan:
             labels_te = np.array([fn(c) for c in tec])
             for group in sorted(set(fn(c) for c in trc)):
@@ -574,6 +578,9 @@ def run(
         "bias_sign_accuracy_significant_true_gaps": sign_acc_gaps,
         "bias_significant_true_gaps": None if skip_rca else len(real_gaps),
         "bias_significant_true_gaps_flagged": None if skip_rca else sum(b["est_p"] < 0.05 and b["sign_match"] for b in real_gaps),
+        # a null true gap should not be flagged: the audit's false alarms
+        "bias_null_true_gaps": None if skip_rca else len(bias) - len(real_gaps),
+        "bias_null_true_gaps_flagged": None if skip_rca else sum(b["est_p"] < 0.05 for b in bias if b not in real_gaps),
         "bias_experiments": None if skip_rca else bias,
         "skip_rca": skip_rca,
         "missing_readers": missing_readers,
@@ -597,6 +604,7 @@ def run(
         "prob_features": prob_features,
         "prob_train_cases": len(prob_c),
         "prob_dims": prob_dims,
+        "bias_site_design": bias_site_design,
         "seed": seed,
         "elapsed_s": time.perf_counter() - t0,
         "device": str(dev),
@@ -650,6 +658,9 @@ if __name__ == "__main__":
     ap.add_argument("--infer-batch", type=int, default=64, help="slices per inference batch in the cost timings")
     ap.add_argument("--site-repeats", type=int, default=2,
                     help="trainings per site in the synthetic-site bias experiment (each site once per repeat)")
+    ap.add_argument("--bias-site-design", choices=sorted(SITE_DESIGNS), default="two_protocols",
+                    help="how the bias experiment's two sites render images (learning.simulation.sites; the OOD "
+                         "second-scanner tasks always use new_scanner)")
     ap.add_argument("--skip-rca", action="store_true",
                     help="leave out RCA and the synthetic-bias audit (CPU registration); their figures are null")
     a = ap.parse_args()
@@ -658,7 +669,7 @@ if __name__ == "__main__":
                   bias_iterations=a.bias_iterations, n_samples=a.samples, rca_k=a.rca_k, bias_rca_k=a.bias_rca_k,
                   rca_transform=a.rca_transform, rca_metric=a.rca_metric, repeats=a.repeats, device=a.device,
                   threads=a.threads, rca_workers=a.rca_workers, skip_rca=a.skip_rca, infer_batch=a.infer_batch,
-                  site_repeats=a.site_repeats, missing_readers=a.missing_readers,
+                  site_repeats=a.site_repeats, bias_site_design=a.bias_site_design, missing_readers=a.missing_readers,
                   dae_seeds=a.dae_seeds, prob_channels=tuple(int(c) for c in a.prob_channels.split(",")),
                   prob_extra_train=a.prob_extra_train,
                   prob_features=a.prob_features, pulaski_distance=a.pulaski_distance, prob_dims=a.prob_dims,
