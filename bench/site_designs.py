@@ -3,7 +3,8 @@
 On VALIDATION patients only (``bench/uncertainty.py``'s seed-0 training patients, split again by
 patient), for each candidate way of rendering two sites (``learning.simulation.sites``), trains the
 harness's segmenter on one site's cases only (each site, ``--repeats`` times) and reports the true
-ΔDSC (site A - site B, 3D Dice against the majority consensus) with a permutation p-value. No RCA and
+ΔDSC (site A - site B, 3D Dice against the majority consensus) with the audit's bootstrap CI and
+permutation p-value (``learning.quality.compare_groups``). No RCA and
 no audit: this chooses the experiment, it does not measure the audit. A design fit for a bias
 experiment gives a clearly positive Δ for A-only training and a clearly negative one for B-only.
 The adopted design is ``SITE_DESIGNS["two_protocols"]`` (bench/RESULTS-learning.md, 2026-12-07).
@@ -29,6 +30,7 @@ from bench._common import log  # noqa: E402
 
 from annotation.metrics.overlap import dice  # noqa: E402
 from learning.device import pick_device  # noqa: E402
+from learning.quality import compare_groups  # noqa: E402
 from learning.simulation import SimulationConfig, default_data_path, load_cases, split_by_patient  # noqa: E402
 from learning.simulation.harness import consensus_of, predict_probs, train_segmenter  # noqa: E402
 from learning.simulation.sites import SITE_DESIGNS, SiteShift, assign_sites, with_sites  # noqa: E402
@@ -42,13 +44,6 @@ CANDIDATES: dict[str, dict[str, SiteShift]] = {
     "offset": {"A": SiteShift(gamma=1.0, gain=0.7, offset=0.0, blur=0.0, noise=0.0),
                "B": SiteShift(gamma=1.0, gain=0.7, offset=0.3, blur=0.0, noise=0.0)},
 }
-
-
-def permutation_p(values: np.ndarray, is_b: np.ndarray, rng: np.random.Generator, n: int = 2000) -> float:
-    """Two-sided permutation p-value of the difference of group means."""
-    delta = values[~is_b].mean() - values[is_b].mean()
-    perm = [values[q[~is_b]].mean() - values[q[is_b]].mean() for q in (rng.permutation(len(values)) for _ in range(n))]
-    return float(np.mean(np.abs(perm) >= abs(delta)))
 
 
 def run(*, data: Path, designs: list[str], splits: list[int], repeats: int = 2, iterations: int = 400,
@@ -77,9 +72,9 @@ def run(*, data: Path, designs: list[str], splits: list[int], repeats: int = 2, 
                     m = train_segmenter([fit_s[i] for i in sel], [fit_l[i] for i in sel], cfg, 7 + 100 * rep, dev)
                     td = np.array([dice((p >= 0.5).astype(np.uint8), lab)
                                    for p, lab in zip(predict_probs(m, val_s, dev), val_l)])
+                    delta, lo, hi, p = compare_groups(td[~is_b], td[is_b], rng=np.random.default_rng(5))
                     row = {"split": split, "trained_on": group, "repeat": rep, "dice_a": float(td[~is_b].mean()),
-                           "dice_b": float(td[is_b].mean()), "delta": float(td[~is_b].mean() - td[is_b].mean()),
-                           "p": permutation_p(td, is_b, np.random.default_rng(5))}
+                           "dice_b": float(td[is_b].mean()), "delta": delta, "ci": [lo, hi], "p": p}
                     out[name].append(row)
                     log(f"{name} split {split} trained on {group} (repeat {rep}): Δ {row['delta']:+.3f} "
                         f"p {row['p']:.3f} ({time.perf_counter() - t0:.0f}s)")

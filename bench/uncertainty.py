@@ -474,8 +474,7 @@ def run(
 
     # ---- a synthetic second site (learning.simulation.sites): a subgroup with a known shift
     sites = assign_sites([c.patient_id for c in cases], np.random.default_rng([seed, 11]))
-    new_scanner = SITE_DESIGNS["new_scanner"]
-    test_s = with_sites(test_c, sites, new_scanner, np.random.default_rng([seed, 13]))
+    test_s = with_sites(test_c, sites, SITE_DESIGNS["new_scanner"], np.random.default_rng([seed, 13]))
     is_b = np.array([c.attributes["site"] == "B" for c in test_s])
     fte_s, fte_sb = case_ood_features(seg, test_s, dev), case_features(seg, test_s, dev)
     auroc_shift, auroc_shift_b = aurocs(is_b, fte_s, fte_sb)

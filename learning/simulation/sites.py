@@ -58,7 +58,7 @@ SITE_DESIGNS: dict[str, dict[str, SiteShift]] = {
 
 
 def render_site(image: np.ndarray, shift: SiteShift, rng: np.random.Generator) -> np.ndarray:
-    """Render a ``(Z, Y, X)`` uint8 image as site B would; uint8 of the same shape out."""
+    """Render a ``(Z, Y, X)`` uint8 image as the site ``shift`` describes would; uint8 of the same shape out."""
     if image.dtype != np.uint8:
         raise ValueError(f"render_site expects a uint8 image (LIDC crops), got {image.dtype}")
     x = image.astype(np.float32) / 255.0
