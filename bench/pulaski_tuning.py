@@ -2,7 +2,8 @@
 
 Takes ``bench/uncertainty.py``'s split for ``--seed`` (360 LIDC crops, 25% of the patients held out for
 test), holds out 20% of the *training* patients again, trains PULASki on the rest with the given
-settings (``--distance`` sinkhorn or hausdorff, KL weight ``--beta``, the divergence's ``--blur``,
+settings (``--distance`` sinkhorn or hausdorff, or focal_tversky for the probabilistic U-Net
+baseline; KL weight ``--beta``, the divergence's ``--blur``,
 ``--latent-dim``, ``--iterations``, ``--prior-weight``; and the prior's sampling temperature,
 ``--temperatures``, the latent drawn as mu + T sigma eps) on every reader's masks (``Case.readers``),
 and reports on the held-out training patients the figures of ``bench/uncertainty.py``: GED per outlined
@@ -60,13 +61,16 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
                   if c.case_id not in pool and c.patient_id not in held]
     xtr, _ = case_slices(fit_c)
     rtr = np.concatenate([c.readers(4).transpose(1, 0, 2, 3) for c in fit_c]).astype(np.uint8)
+    # the Focal-Tversky baseline trains from a 0.5 output prior, as in bench/uncertainty.py
     net = ProbUNetConfig(spatial_dims=2, channels=channels, strides=(2,) * (len(channels) - 1), features=8,
-                         latent_dim=latent_dim, num_res_units=res_units)
+                         latent_dim=latent_dim, num_res_units=res_units,
+                         output_prior=0.5 if distance == "focal_tversky" else 0.02)
     cfg = ProbTrainConfig(loss=distance, iterations=iterations, batch_size=batch_size, seed=seed, beta=beta,
                           blur=blur, prior_weight=prior_weight, lr_schedule=lr_schedule, ema_decay=ema_decay, net=net)
     res = train_prob_unet(cfg, xtr.numpy(), rtr, device=torch.device("cpu"))
     model = res.model.eval()
-    log(f"PULASki ({distance}) trained on {len(fit_c)} cases in {res.elapsed_s:.0f}s "
+    kind = "baseline" if distance == "focal_tversky" else "PULASki"
+    log(f"{kind} ({distance}) trained on {len(fit_c)} cases in {res.elapsed_s:.0f}s "
         f"(beta {beta}, blur {blur}, latent {latent_dim})")
     x, owner = case_slices(val_c)
     n = len(val_c)
@@ -109,8 +113,9 @@ if __name__ == "__main__":
     ap.add_argument("--res-units", type=int, default=1, help="residual units per U-Net block")
     ap.add_argument("--ema-decay", type=float, default=0.0,
                     help="return a moving average of the weights (0: the last step's, as published)")
-    ap.add_argument("--distance", choices=("sinkhorn", "hausdorff"), default="sinkhorn",
-                    help="PULASki's statistical distance between samples and raters")
+    ap.add_argument("--distance", choices=("sinkhorn", "hausdorff", "focal_tversky"), default="sinkhorn",
+                    help="PULASki's statistical distance between samples and raters, or focal_tversky: the "
+                         "probabilistic U-Net baseline (one rater per item)")
     a = ap.parse_args()
     print(json.dumps(run(data=a.data, seed=a.seed, beta=a.beta, blur=a.blur, latent_dim=a.latent_dim,
                          iterations=a.iterations, threads=a.threads, prior_weight=a.prior_weight, n_samples=a.samples,

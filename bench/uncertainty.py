@@ -261,6 +261,7 @@ def run(
     prob_extra_train: bool = True,
     prob_features: int = 8,
     pulaski_distance: str = "sinkhorn",
+    baseline_beta: float = 128.0,
     prob_dims: int = 2,
     prob_patch: tuple[int, int, int] = (8, 64, 64),
     bias_iterations: int = 400,
@@ -324,8 +325,11 @@ def run(
         # each loss from the start it trains from: PULASki's summed transport cost needs fcomb's output to
         # start at a 0.02 foreground prior (at 0.5 it collapses to empty masks); Focal-Tversky starves at
         # 0.02 and trains from 0.5 (both found on this data; see bench/RESULTS-learning.md)
+        # and the baseline's KL weight was chosen on validation patients (bench/pulaski_tuning.py; 1, the
+        # earlier value, left its latent unused and its prior samples specks on 2 of 3 seeds)
         pnet = net if loss != "focal_tversky" else replace(net, output_prior=0.5)
-        pc = ProbTrainConfig(loss=loss, iterations=prob_iterations, batch_size=8, seed=seed, net=pnet)
+        pc = ProbTrainConfig(loss=loss, iterations=prob_iterations, batch_size=8, seed=seed, net=pnet,
+                             beta=baseline_beta if loss == "focal_tversky" else 1.0)
         res = train_prob_unet(pc, xtr, rtr, device=dev,
                               progress=lambda f, d, n=loss: log(f"  {n} {f:.0%} loss {d['loss']:.3f}"))
         prob[loss] = res.model.to(dev).eval()
@@ -603,6 +607,7 @@ def run(
         "prob_features": prob_features,
         "prob_train_cases": len(prob_c),
         "prob_dims": prob_dims,
+        "baseline_beta": baseline_beta,
         "bias_site_design": bias_site_design,
         "seed": seed,
         "elapsed_s": time.perf_counter() - t0,
@@ -650,6 +655,10 @@ if __name__ == "__main__":
     ap.add_argument("--pulaski-distance", choices=["sinkhorn", "hausdorff"], default="sinkhorn",
                     help="PULASki's statistical distance between its samples and the raters (Sinkhorn: on test "
                          "patients Hausdorff gave 0.325 +- 0.066 slice GED against 0.294 +- 0.035, bench/RESULTS-learning.md)")
+    ap.add_argument("--baseline-beta", type=float, default=128.0,
+                    help="the Focal-Tversky baseline's KL weight (the KL is divided by the voxel count, so 128 on "
+                         "64x64 slices weighs it 1/32 per image); chosen on validation patients over 1, 16, 64, 128, "
+                         "512 and 4096 (bench/RESULTS-learning.md)")
     ap.add_argument("--prob-dims", type=int, choices=[2, 3], default=2,
                     help="PULASki and its baseline in 2D (slices) or 3D (patches; each test case sampled whole)")
     ap.add_argument("--prob-patch", default="8,64,64", help="3D training patch z,y,x (with --prob-dims 3)")
@@ -671,7 +680,8 @@ if __name__ == "__main__":
                   site_repeats=a.site_repeats, bias_site_design=a.bias_site_design, missing_readers=a.missing_readers,
                   dae_seeds=a.dae_seeds, prob_channels=tuple(int(c) for c in a.prob_channels.split(",")),
                   prob_extra_train=a.prob_extra_train,
-                  prob_features=a.prob_features, pulaski_distance=a.pulaski_distance, prob_dims=a.prob_dims,
+                  prob_features=a.prob_features, pulaski_distance=a.pulaski_distance,
+                  baseline_beta=a.baseline_beta, prob_dims=a.prob_dims,
                   prob_patch=tuple(int(c) for c in a.prob_patch.split(",")))
     runs = [run(seed=a.seed + i, **kwargs) for i in range(a.seeds)]
     for r in runs[:-1]:

@@ -455,7 +455,9 @@ class ProbTrainConfig:
             exponential moving average of the weights over the steps (Polyak averaging), for a last
             point that is not one random point of a noisy trajectory. On LIDC validation patients 0.995
             was within seed noise and 0.999 kept the early, mostly-empty weights (bench/RESULTS-learning.md).
-        beta: KL weight.
+        beta: KL weight. PULASki adds it to the per-image distance; the baseline to a Focal-Tversky index
+            with the KL divided by the voxel count, where 1 left its latent unused on LIDC validation
+            patients and ``bench/uncertainty.py`` uses 128 (bench/RESULTS-learning.md).
         blur: geomloss blur for PULASki.
         prior_weight: weight of PULASki's distance on prior samples as well (0: as published).
         seed: weights, batches, flips and latent draws.
