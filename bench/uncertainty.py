@@ -6,7 +6,8 @@ Focal-Tversky probabilistic U-Net baseline (2D on slices, or with ``--prob-dims 
 test case sampled whole), and a shape DAE. The two probabilistic U-Nets are 4 levels deep
 (``--prob-channels 16,32,64,128``) and train on every crop whose patient is not a test patient
 (``--prob-extra-train``, default on; the other models keep the ``--max-cases`` pool): both chosen on
-validation patients (``bench/pulaski_tuning.py``), both applied to PULASki and its baseline alike.
+validation patients (``bench/pulaski_tuning.py``), both applied to PULASki and its baseline alike; the
+baseline's KL weight (``--baseline-beta``) was chosen there too.
 Then on TEST patients it reports:
   - GED (D^2, d = 1 - IoU, d(empty, empty) = 0) and Hungarian-matched IoU between ``--samples`` samples
     (50, as PHiSeg's LIDC evaluation draws; GED is a mean over all pairs, self-pairs included, so it falls
