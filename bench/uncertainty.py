@@ -326,8 +326,8 @@ def run(
         # each loss from the start it trains from: PULASki's summed transport cost needs fcomb's output to
         # start at a 0.02 foreground prior (at 0.5 it collapses to empty masks); Focal-Tversky starves at
         # 0.02 and trains from 0.5 (both found on this data; see bench/RESULTS-learning.md)
-        # and the baseline's KL weight was chosen on validation patients (bench/pulaski_tuning.py; 1, the
-        # earlier value, left its latent unused and its prior samples specks on 2 of 3 seeds)
+        # and the baseline's KL weight was chosen on validation patients (bench/pulaski_tuning.py): at 1, the
+        # earlier value, the posterior drifts from the prior, whose samples decoded to specks on 2 of 3 seeds
         pnet = net if loss != "focal_tversky" else replace(net, output_prior=0.5)
         pc = ProbTrainConfig(loss=loss, iterations=prob_iterations, batch_size=8, seed=seed, net=pnet,
                              beta=baseline_beta if loss == "focal_tversky" else 1.0)

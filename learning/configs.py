@@ -456,8 +456,8 @@ class ProbTrainConfig:
             point that is not one random point of a noisy trajectory. On LIDC validation patients 0.995
             was within seed noise and 0.999 kept the early, mostly-empty weights (bench/RESULTS-learning.md).
         beta: KL weight. PULASki adds it to the per-image distance; the baseline to a Focal-Tversky index
-            with the KL divided by the voxel count, where 1 left its latent unused on LIDC validation
-            patients and ``bench/uncertainty.py`` uses 128 (bench/RESULTS-learning.md).
+            with the KL divided by the voxel count. On LIDC validation patients 1 let its prior's samples
+            decode to specks and ``bench/uncertainty.py`` uses 128 (bench/RESULTS-learning.md).
         blur: geomloss blur for PULASki.
         prior_weight: weight of PULASki's distance on prior samples as well (0: as published).
         seed: weights, batches, flips and latent draws.
