@@ -30,7 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import log  # noqa: E402
-from bench.uncertainty import all_readers, per_case, slice_figures  # noqa: E402
+from bench.uncertainty import all_readers, per_case, prob_net_for, slice_figures  # noqa: E402
 
 from learning.nets.prob_unet import (  # noqa: E402
     ProbTrainConfig,
@@ -61,10 +61,8 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
                   if c.case_id not in pool and c.patient_id not in held]
     xtr, _ = case_slices(fit_c)
     rtr = np.concatenate([c.readers(4).transpose(1, 0, 2, 3) for c in fit_c]).astype(np.uint8)
-    # the Focal-Tversky baseline trains from a 0.5 output prior, as in bench/uncertainty.py
-    net = ProbUNetConfig(spatial_dims=2, channels=channels, strides=(2,) * (len(channels) - 1), features=8,
-                         latent_dim=latent_dim, num_res_units=res_units,
-                         output_prior=0.5 if distance == "focal_tversky" else 0.02)
+    net = prob_net_for(distance, ProbUNetConfig(spatial_dims=2, channels=channels, strides=(2,) * (len(channels) - 1),
+                                                features=8, latent_dim=latent_dim, num_res_units=res_units))
     cfg = ProbTrainConfig(loss=distance, iterations=iterations, batch_size=batch_size, seed=seed, beta=beta,
                           blur=blur, prior_weight=prior_weight, lr_schedule=lr_schedule, ema_decay=ema_decay, net=net)
     res = train_prob_unet(cfg, xtr.numpy(), rtr, device=torch.device("cpu"))

@@ -250,6 +250,13 @@ def rca_dice(cases, preds, refs_img, refs_lab, ref_feats, k: int, *, workers: in
         return np.array(list(ex.map(_rca_case, jobs)))
 
 
+def prob_net_for(loss: str, net: ProbUNetConfig) -> ProbUNetConfig:
+    """The net a probabilistic U-Net trained with ``loss`` starts from. PULASki's summed transport cost
+    needs fcomb's output to start at a 0.02 foreground prior (at 0.5 it collapses to empty masks);
+    Focal-Tversky starves at 0.02 and trains from 0.5 (both found on this data; bench/RESULTS-learning.md)."""
+    return net if loss != "focal_tversky" else replace(net, output_prior=0.5)
+
+
 def run(
     *,
     data: Path = DEFAULT_DATA,
@@ -323,13 +330,10 @@ def run(
     prob = {}
     pk = pulaski_distance  # the key of PULASki's net and figures below
     for loss in (pk, "focal_tversky"):
-        # each loss from the start it trains from: PULASki's summed transport cost needs fcomb's output to
-        # start at a 0.02 foreground prior (at 0.5 it collapses to empty masks); Focal-Tversky starves at
-        # 0.02 and trains from 0.5 (both found on this data; see bench/RESULTS-learning.md)
-        # and the baseline's KL weight was chosen on validation patients (bench/pulaski_tuning.py): at 1, the
+        # the baseline's KL weight was chosen on validation patients (bench/pulaski_tuning.py): at 1, the
         # earlier value, the posterior drifts from the prior, whose samples decoded to specks on 2 of 3 seeds
-        pnet = net if loss != "focal_tversky" else replace(net, output_prior=0.5)
-        pc = ProbTrainConfig(loss=loss, iterations=prob_iterations, batch_size=8, seed=seed, net=pnet,
+        pc = ProbTrainConfig(loss=loss, iterations=prob_iterations, batch_size=8, seed=seed,
+                             net=prob_net_for(loss, net),
                              beta=baseline_beta if loss == "focal_tversky" else 1.0)
         res = train_prob_unet(pc, xtr, rtr, device=dev,
                               progress=lambda f, d, n=loss: log(f"  {n} {f:.0%} loss {d['loss']:.3f}"))
