@@ -13,7 +13,11 @@ tuning aid with no time goal: its ``speedup`` is null.
 
     python bench/pulaski_tuning.py --seed 0 [--beta 1] [--blur 2] [--latent-dim 6] [--iterations 1500]
         [--temperatures 1,0.5] [--channels 16,32,64,128] [--extra-train] [--lr-schedule cosine]
-        [--batch-size 8] [--res-units 1] [--ema-decay 0.999] [--distance hausdorff]
+        [--batch-size 8] [--res-units 1] [--ema-decay 0.999] [--distance hausdorff] [--dims 3 --patch 8,64,64]
+
+With ``--dims 3`` both nets train on 3D patches (``learning.data.training_patches``, as ``bench/uncertainty.py
+--prob-dims 3``) and each validation case is sampled as one block; the 3D-case GED and Hungarian IoU (each
+sample a whole crop against the case's non-empty raters) are reported beside the slice figures.
 """
 
 from __future__ import annotations
@@ -30,7 +34,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import log  # noqa: E402
-from bench.uncertainty import all_readers, per_case, prob_net_for, slice_figures  # noqa: E402
+from annotation.metrics.ged import ged, hungarian_iou  # noqa: E402
+from bench.uncertainty import all_readers, per_case, prob_net_for, prob_samples, slice_figures  # noqa: E402
+
+from learning.data import training_patches  # noqa: E402
 
 from learning.nets.prob_unet import (  # noqa: E402
     ProbTrainConfig,
@@ -47,7 +54,9 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
         prior_weight: float = 0.0, temperatures: tuple[float, ...] = (1.0,), n_samples: int = 16, threads: int = 1,
         channels: tuple[int, ...] = (8, 16, 32), extra_train: bool = False, lr_schedule: str = "constant",
         batch_size: int = 8, res_units: int = 1, ema_decay: float = 0.0,
-        distance: str = "sinkhorn") -> dict[str, object]:
+        distance: str = "sinkhorn", dims: int = 2, patch: tuple[int, int, int] = (8, 64, 64)) -> dict[str, object]:
+    if dims == 3 and temperatures != (1.0,):
+        raise ValueError("--temperatures other than 1 need --dims 2: a 3D net is sampled at temperature 1")
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     cases = load_cases(data, crop=64, min_slices=1, max_cases=360, rng=np.random.default_rng([seed, 0]))
@@ -59,34 +68,48 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
         pool = {c.case_id for c in cases}
         fit_c += [c for c in load_cases(data, crop=64, min_slices=1)
                   if c.case_id not in pool and c.patient_id not in held]
-    xtr, _ = case_slices(fit_c)
-    rtr = np.concatenate([c.readers(4).transpose(1, 0, 2, 3) for c in fit_c]).astype(np.uint8)
-    net = prob_net_for(distance, ProbUNetConfig(spatial_dims=2, channels=channels, strides=(2,) * (len(channels) - 1),
+    xtr, tr_owner = case_slices(fit_c)
+    if dims == 2:
+        xtr = xtr.numpy()
+        rtr = np.concatenate([c.readers(4).transpose(1, 0, 2, 3) for c in fit_c]).astype(np.uint8)
+    else:  # the same patches as bench/uncertainty.py --prob-dims 3
+        xtr, rtr = training_patches([xtr.numpy()[tr_owner == i, 0] for i in range(len(fit_c))],
+                                    [c.readers(4) for c in fit_c], patch=patch, n_raters=4,
+                                    rng=np.random.default_rng([seed, 3]))
+    net = prob_net_for(distance, ProbUNetConfig(spatial_dims=dims, channels=channels, strides=(2,) * (len(channels) - 1),
                                                 features=8, latent_dim=latent_dim, num_res_units=res_units))
     cfg = ProbTrainConfig(loss=distance, iterations=iterations, batch_size=batch_size, seed=seed, beta=beta,
                           blur=blur, prior_weight=prior_weight, lr_schedule=lr_schedule, ema_decay=ema_decay, net=net)
-    res = train_prob_unet(cfg, xtr.numpy(), rtr, device=torch.device("cpu"))
+    res = train_prob_unet(cfg, xtr, rtr, device=torch.device("cpu"))
     model = res.model.eval()
     kind = "baseline" if distance == "focal_tversky" else "PULASki"
     log(f"{kind} ({distance}) trained on {len(fit_c)} cases in {res.elapsed_s:.0f}s "
-        f"(beta {beta}, blur {blur}, latent {latent_dim})")
+        f"in {dims}D on {len(xtr)} items of shape {xtr.shape[2:]} (beta {beta}, blur {blur}, latent {latent_dim})")
     x, owner = case_slices(val_c)
     n = len(val_c)
     readers = all_readers(val_c, 4)
     figures = {}
     for t in temperatures:
         gen = torch.Generator().manual_seed(seed)
-        s = sample(model, x, n_samples, generator=gen, temperature=t).numpy()
-        sb = np.concatenate([binarise_samples(c) for c in per_case(s, owner, n, axis=1)], axis=1)
+        if dims == 2:
+            s = sample(model, x, n_samples, generator=gen, temperature=t).numpy()
+        else:  # each case one block, one latent per sample (sample_volume draws at temperature 1)
+            s = prob_samples(model, x, owner, n_samples, gen)
+        sb = np.concatenate([binarise_samples(c, slice_wise=dims == 2) for c in per_case(s, owner, n, axis=1)], axis=1)
         f = figures[str(t)] = slice_figures(sb, readers)
+        per = per_case(sb, owner, n, axis=1)  # each sample a whole crop against the case's non-empty raters
+        f["ged_cases"] = float(np.mean([ged(ss, c.raters) for ss, c in zip(per, val_c)]))
+        f["hungarian_iou_cases"] = float(np.mean([hungarian_iou(ss, c.raters) for ss, c in zip(per, val_c)]))
         shape = "n/a (every sample empty)" if f["shape_iou_nonempty"] is None else f"{f['shape_iou_nonempty']:.3f}"
         log(f"validation, T {t}: GED {f['ged_slices']:.3f} HIoU {f['hungarian_iou_slices']:.3f} on {f['slices']} "
-            f"slices; non-empty by readers {f['nonempty_by_readers']}; shape IoU of non-empty samples {shape}")
+            f"slices; 3D cases GED {f['ged_cases']:.3f} HIoU {f['hungarian_iou_cases']:.3f}; "
+            f"non-empty by readers {f['nonempty_by_readers']}; shape IoU of non-empty samples {shape}")
     return {"bench": "pulaski_tuning", "speedup": None, "seed": seed, "beta": beta, "blur": blur,
             "prior_weight": prior_weight,
             "latent_dim": latent_dim, "iterations": iterations, "channels": list(channels),
             "extra_train": extra_train, "lr_schedule": lr_schedule, "batch_size": batch_size,
-            "res_units": res_units, "ema_decay": ema_decay, "distance": distance, "fit_cases": len(fit_c), "validation_cases": n,
+            "res_units": res_units, "ema_decay": ema_decay, "distance": distance, "dims": dims,
+            "patch": list(patch) if dims == 3 else None, "fit_cases": len(fit_c), "validation_cases": n,
             "by_temperature": figures, "elapsed_s": time.perf_counter() - t0}
 
 
@@ -114,10 +137,12 @@ if __name__ == "__main__":
     ap.add_argument("--distance", choices=("sinkhorn", "hausdorff", "focal_tversky"), default="sinkhorn",
                     help="PULASki's statistical distance between samples and raters, or focal_tversky: the "
                          "probabilistic U-Net baseline (one rater per item)")
+    ap.add_argument("--dims", type=int, choices=(2, 3), default=2, help="2D slices or 3D patches")
+    ap.add_argument("--patch", default="8,64,64", help="3D training patch z,y,x (with --dims 3)")
     a = ap.parse_args()
     print(json.dumps(run(data=a.data, seed=a.seed, beta=a.beta, blur=a.blur, latent_dim=a.latent_dim,
                          iterations=a.iterations, threads=a.threads, prior_weight=a.prior_weight, n_samples=a.samples,
                          temperatures=tuple(float(t) for t in a.temperatures.split(",")),
                          channels=tuple(int(c) for c in a.channels.split(",")), extra_train=a.extra_train,
                          lr_schedule=a.lr_schedule, batch_size=a.batch_size, res_units=a.res_units, ema_decay=a.ema_decay,
-                         distance=a.distance)))
+                         distance=a.distance, dims=a.dims, patch=tuple(int(c) for c in a.patch.split(",")))))
