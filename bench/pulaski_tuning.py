@@ -34,16 +34,20 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import log  # noqa: E402
-from annotation.metrics.ged import ged, hungarian_iou  # noqa: E402
-from bench.uncertainty import all_readers, per_case, prob_net_for, prob_samples, slice_figures  # noqa: E402
-
-from learning.data import training_patches  # noqa: E402
+from bench.uncertainty import (  # noqa: E402
+    all_readers,
+    case_figures,
+    per_case,
+    prob_net_for,
+    prob_samples,
+    prob_training_items,
+    slice_figures,
+)
 
 from learning.nets.prob_unet import (  # noqa: E402
     ProbTrainConfig,
     ProbUNetConfig,
     binarise_samples,
-    sample,
     train_prob_unet,
 )
 from learning.simulation import default_data_path, load_cases, split_by_patient  # noqa: E402
@@ -68,14 +72,7 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
         pool = {c.case_id for c in cases}
         fit_c += [c for c in load_cases(data, crop=64, min_slices=1)
                   if c.case_id not in pool and c.patient_id not in held]
-    xtr, tr_owner = case_slices(fit_c)
-    if dims == 2:
-        xtr = xtr.numpy()
-        rtr = np.concatenate([c.readers(4).transpose(1, 0, 2, 3) for c in fit_c]).astype(np.uint8)
-    else:  # the same patches as bench/uncertainty.py --prob-dims 3
-        xtr, rtr = training_patches([xtr.numpy()[tr_owner == i, 0] for i in range(len(fit_c))],
-                                    [c.readers(4) for c in fit_c], patch=patch, n_raters=4,
-                                    rng=np.random.default_rng([seed, 3]))
+    xtr, rtr = prob_training_items(fit_c, [c.readers(4) for c in fit_c], dims=dims, patch=patch, seed=seed)
     net = prob_net_for(distance, ProbUNetConfig(spatial_dims=dims, channels=channels, strides=(2,) * (len(channels) - 1),
                                                 features=8, latent_dim=latent_dim, num_res_units=res_units))
     cfg = ProbTrainConfig(loss=distance, iterations=iterations, batch_size=batch_size, seed=seed, beta=beta,
@@ -91,15 +88,11 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
     figures = {}
     for t in temperatures:
         gen = torch.Generator().manual_seed(seed)
-        if dims == 2:
-            s = sample(model, x, n_samples, generator=gen, temperature=t).numpy()
-        else:  # each case one block, one latent per sample (sample_volume draws at temperature 1)
-            s = prob_samples(model, x, owner, n_samples, gen)
+        s = prob_samples(model, x, owner, n_samples, gen, temperature=t)
         sb = np.concatenate([binarise_samples(c, slice_wise=dims == 2) for c in per_case(s, owner, n, axis=1)], axis=1)
         f = figures[str(t)] = slice_figures(sb, readers)
-        per = per_case(sb, owner, n, axis=1)  # each sample a whole crop against the case's non-empty raters
-        f["ged_cases"] = float(np.mean([ged(ss, c.raters) for ss, c in zip(per, val_c)]))
-        f["hungarian_iou_cases"] = float(np.mean([hungarian_iou(ss, c.raters) for ss, c in zip(per, val_c)]))
+        cf = case_figures(sb, owner, val_c)
+        f["ged_cases"], f["hungarian_iou_cases"] = cf["ged"], cf["hungarian_iou"]
         shape = "n/a (every sample empty)" if f["shape_iou_nonempty"] is None else f"{f['shape_iou_nonempty']:.3f}"
         log(f"validation, T {t}: GED {f['ged_slices']:.3f} HIoU {f['hungarian_iou_slices']:.3f} on {f['slices']} "
             f"slices; 3D cases GED {f['ged_cases']:.3f} HIoU {f['hungarian_iou_cases']:.3f}; "

@@ -143,12 +143,15 @@ def timed_interleaved(fns: dict, repeats: int, device: torch.device) -> dict[str
     return {k: float(np.median(v)) for k, v in ts.items()}
 
 
-def prob_samples(model, x: torch.Tensor, owner: np.ndarray, n: int, generator: torch.Generator) -> np.ndarray:
+def prob_samples(model, x: torch.Tensor, owner: np.ndarray, n: int, generator: torch.Generator,
+                 temperature: float = 1.0) -> np.ndarray:
     """``(n, S, Y, X)`` sample probabilities over the test slices ``x`` ``(S, 1, Y, X)``: by batches of
-    slices for a 2D net; for a 3D net each case as one block (``sample_volume``, never cut), one latent
-    draw per sample for the whole case."""
+    slices for a 2D net (the prior's latents at ``temperature``, a tuning aid); for a 3D net each case as
+    one block (``sample_volume``, never cut, temperature 1), one latent draw per sample for the whole case."""
     if model.config.spatial_dims == 2:
-        return sample(model, x, n, generator=generator).cpu().numpy()
+        return sample(model, x, n, generator=generator, temperature=temperature).cpu().numpy()
+    if temperature != 1.0:
+        raise ValueError(f"temperature {temperature}: a 3D net is sampled at temperature 1")
     blocks = [x[owner == i, 0].cpu().numpy() for i in range(int(owner.max()) + 1)]
     return np.concatenate([sample_volume(model, b, n, generator=generator, device=x.device, max_voxels=sys.maxsize)
                            for b in blocks], axis=1)
@@ -250,6 +253,27 @@ def rca_dice(cases, preds, refs_img, refs_lab, ref_feats, k: int, *, workers: in
         return np.array(list(ex.map(_rca_case, jobs)))
 
 
+def prob_training_items(cases, readers: list[np.ndarray], *, dims: int, patch: tuple[int, int, int],
+                        seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The probabilistic U-Nets' training items from ``cases`` and their ``(4, Z, Y, X)`` ``readers``: in
+    2D every slice, ``(S, 1, Y, X)`` float32 with ``(S, 4, Y, X)`` uint8 masks; in 3D ``patch``-sized
+    patches, half centred on a reader's foreground (what the platform's 3D PULASki trains on)."""
+    x, owner = case_slices(cases)
+    x = x.numpy()
+    if dims == 2:
+        return x, np.concatenate([r.transpose(1, 0, 2, 3) for r in readers]).astype(np.uint8)
+    return training_patches([x[owner == i, 0] for i in range(len(cases))], readers, patch=patch, n_raters=4,
+                            rng=np.random.default_rng([seed, 3]))
+
+
+def case_figures(sb: np.ndarray, owner: np.ndarray, cases) -> dict[str, float]:
+    """Binary samples ``sb (n, S, Y, X)`` over the slices of ``cases`` (``owner``: each slice's case), each
+    sample a whole crop: mean GED and Hungarian IoU against each case's non-empty raters."""
+    per = per_case(sb, owner, len(cases), axis=1)
+    return {"ged": float(np.mean([ged(ss, c.raters) for ss, c in zip(per, cases)])),
+            "hungarian_iou": float(np.mean([hungarian_iou(ss, c.raters) for ss, c in zip(per, cases)]))}
+
+
 def prob_net_for(loss: str, net: ProbUNetConfig) -> ProbUNetConfig:
     """The net a probabilistic U-Net trained with ``loss`` starts from. PULASki's summed transport cost
     needs fcomb's output to start at a 0.02 foreground prior (at 0.5 it collapses to empty masks);
@@ -305,7 +329,6 @@ def run(
     cfg = replace(SimulationConfig(), iterations=seg_iterations)
     seg = train_segmenter(train_c, train_l, cfg, seed, dev)
     log(f"segmenter trained ({time.perf_counter() - t0:.0f}s)")
-    xtr, tr_owner = case_slices(train_c)
 
     def train_readers(c) -> np.ndarray:  # (4, Z, Y, X): the probabilistic U-Nets' targets
         return c.readers(4) if missing_readers == "empty" else c.raters[np.arange(4) % len(c.raters)]
@@ -315,14 +338,8 @@ def run(
         held, pool = {c.patient_id for c in test_c}, {c.case_id for c in cases}
         prob_c = train_c + [c for c in load_cases(data, crop=64, min_slices=1)
                             if c.case_id not in pool and c.patient_id not in held]
-        xtr, tr_owner = case_slices(prob_c)
-    if prob_dims == 2:
-        xtr = xtr.numpy()
-        rtr = np.concatenate([train_readers(c).transpose(1, 0, 2, 3) for c in prob_c]).astype(np.uint8)
-    else:  # 3D patches, half centred on a rater's foreground (what the platform's 3D PULASki trains on)
-        xtr, rtr = training_patches([xtr.numpy()[tr_owner == i, 0] for i in range(len(prob_c))],
-                                    [train_readers(c) for c in prob_c], patch=prob_patch, n_raters=4,
-                                    rng=np.random.default_rng([seed, 3]))
+    xtr, rtr = prob_training_items(prob_c, [train_readers(c) for c in prob_c], dims=prob_dims, patch=prob_patch,
+                                   seed=seed)
     log(f"probabilistic U-Nets train in {prob_dims}D on {len(xtr)} items of shape {xtr.shape[2:]} "
         f"from {len(prob_c)} cases")
     net = ProbUNetConfig(spatial_dims=prob_dims, channels=prob_channels, strides=(2,) * (len(prob_channels) - 1),
@@ -374,13 +391,11 @@ def run(
                                 axis=1) for k, s in samples.items()}
     ged_res = {}
     for k, sb in binary.items():
-        per = per_case(sb, owner, n, axis=1)
-        g = [ged(ss, c.raters) for ss, c in zip(per, test_c)]
-        h = [hungarian_iou(ss, c.raters) for ss, c in zip(per, test_c)]
+        cf = case_figures(sb, owner, test_c)
         sf = slice_figures(sb, readers)
         raw = binarise_samples(samples[k], min_size=0)  # the threshold alone
         g2_raw = [ged(raw[:, z:z + 1], readers[:, z:z + 1]) for z in outlined]
-        ged_res[k] = {"ged": float(np.mean(g)), "hungarian_iou": float(np.mean(h)),
+        ged_res[k] = {**cf,
                       "ged_slices": sf["ged_slices"], "hungarian_iou_slices": sf["hungarian_iou_slices"],
                       "ged_slices_raw": float(np.mean(g2_raw)), "nonempty_by_readers": sf["nonempty_by_readers"],
                       "shape_iou_nonempty": sf["shape_iou_nonempty"],
@@ -389,7 +404,7 @@ def run(
                       "ged_slices_16_samples": slice_figures(sb[:16], readers)["ged_slices"]}
         log(f"{k}: non-empty samples on slices outlined by j of {n_readers} readers: "
             + ", ".join(f"j={j} {v:.2f}" for j, v in sf["nonempty_by_readers"].items()))
-        log(f"{k}: GED {np.mean(g):.3f} Hungarian IoU {np.mean(h):.3f} (3D cases, non-empty raters); "
+        log(f"{k}: GED {cf['ged']:.3f} Hungarian IoU {cf['hungarian_iou']:.3f} (3D cases, non-empty raters); "
             f"per outlined slice, all {n_readers} readers: GED {sf['ged_slices']:.3f} "
             f"Hungarian IoU {sf['hungarian_iou_slices']:.3f} "
             f"({len(outlined)} slices; GED {np.mean(g2_raw):.3f} without removing specks)")
