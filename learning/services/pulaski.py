@@ -14,8 +14,9 @@ a small halo, and as the U-Net normalises per instance, faint seams can remain a
 are binarised at 0.5 without specks under ``MIN_COMPONENT`` voxels (``prob_unet.binarise_samples``: per
 slice for a 2D net, in 3D for a 3D net). A version is validated by the generalised energy
 distance between 8 samples and the raters' masks of the fixed validation cases (lower is better)
-and promoted like the segmenter; the promoted version's sample diversity per case is an
-acquisition score (``pulaski_ged``).
+and promoted like the segmenter, unless its samples are empty on every validation slice the raters
+outlined (``collapse_reason``: such a collapsed version is rejected, with the reason in its metrics);
+the promoted version's sample diversity per case is an acquisition score (``pulaski_ged``).
 
 Project overrides live under ``train_config["pulaski"]`` (``ProbTrainConfig`` fields, ``net`` for
 ``ProbUNetConfig``, ``patch`` for 3D), e.g. ``{"pulaski": {"iterations": 2000, "loss": "hausdorff"}}``
@@ -58,7 +59,7 @@ from learning.services.training import (
 )
 from learning.services.weights import load_weights
 
-__all__ = ["run_training", "evaluate_and_promote", "load", "case_samples", "case_diversity", "SAMPLES", "PATCH_3D",
+__all__ = ["run_training", "evaluate_and_promote", "collapse_reason", "load", "case_samples", "case_diversity", "SAMPLES", "PATCH_3D",
            "MAX_BLOCK_VOXELS"]
 
 Progress = Callable[[float, str], None]
@@ -165,6 +166,7 @@ def evaluate_and_promote(*, version: ModelVersion, device, progress: Progress | 
     report = progress or (lambda f, m: None)
     config, model = load(version)
     per_case: dict[int, float] = {}
+    drawn = with_foreground = 0  # (sample, outlined slice) pairs, and those where the sample has foreground
     cases = list(Case.objects.filter(project=version.project, pk__in=version.validation_cases).select_related("volume"))
     for k, case in enumerate(cases, 1):
         rm = rater_masks(case)
@@ -177,8 +179,27 @@ def evaluate_and_promote(*, version: ModelVersion, device, progress: Progress | 
         probs = case_samples(open_volume(case.volume.store_url).read(0), model, config, zs=zs, device=device)
         raters = masks[:, zs]
         raters = raters[raters.reshape(len(raters), -1).any(1)]
-        per_case[case.pk] = float(ged(binarise_samples(probs, slice_wise=model.config.spatial_dims == 2), raters))
+        binary = binarise_samples(probs, slice_wise=model.config.spatial_dims == 2)
+        per_case[case.pk] = float(ged(binary, raters))
+        drawn += binary.shape[0] * binary.shape[1]
+        with_foreground += int(binary.reshape(*binary.shape[:2], -1).any(-1).sum())
         report(k / max(1, len(cases)), f"validated {k} cases")
     value = float(np.mean(list(per_case.values()))) if per_case else None
+    presence = with_foreground / drawn if drawn else None
     return decide_promotion(version, metric="val_ged", value=value, per_case=per_case, higher_is_better=False,
-                            follow_up=(jobs.SCORE,))
+                            follow_up=(jobs.SCORE,), refuse=collapse_reason(presence),
+                            extra={"val_sample_presence": presence})
+
+
+def collapse_reason(presence: float | None) -> str | None:
+    """Why a version is refused as collapsed, or None.
+
+    Why: a probabilistic U-Net can collapse to empty samples (3D PULASki on LIDC seed 1: its loss never
+    left its starting level). Its GED is then finite (near 2 when every rater outlines), so it would be
+    promoted as a project's first version and rank every case as certain. ``presence`` is the fraction
+    of (sample, validation slice some rater outlined) pairs where the sample has foreground; 0 means
+    not one sample outlined anything where the raters did.
+    """
+    if presence is not None and presence == 0.0:
+        return "collapsed: every sample is empty on every validation slice the raters outlined"
+    return None

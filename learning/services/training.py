@@ -236,9 +236,15 @@ def evaluate_and_promote(*, version: ModelVersion, device, progress: Progress | 
 
 
 def decide_promotion(version: ModelVersion, *, metric: str, value: float | None, per_case: dict,
-                     higher_is_better: bool, follow_up: tuple[str, ...]) -> dict:
+                     higher_is_better: bool, follow_up: tuple[str, ...], refuse: str | None = None,
+                     extra: dict | None = None) -> dict:
     """Promote ``version`` if its validation ``metric`` beats the promoted version's (retiring that
-    one and queueing ``follow_up`` jobs), else reject it; add a learning-curve point either way."""
+    one and queueing ``follow_up`` jobs), else reject it; add a learning-curve point either way.
+
+    ``refuse``: a reason to reject whatever the metric says (a degenerate model can still score, and a
+    project's first version has nothing to lose against), stored as ``metrics["rejected_because"]``.
+    ``extra``: further validation figures stored beside the metric.
+    """
     with transaction.atomic():
         # one decision at a time per project (the learning state row is the lock), and once only per
         # version: a redelivered or concurrent evaluation returns the recorded outcome
@@ -250,10 +256,12 @@ def decide_promotion(version: ModelVersion, *, metric: str, value: float | None,
         current = ModelVersion.objects.filter(
             project=version.project, kind=version.kind, status=ModelStatus.PROMOTED).first()
         best = (current.metrics.get(metric) if current else None)
-        better = value is not None and (current is None or best is None
-                                        or (value > best if higher_is_better else value < best))
-        metrics = {**version.metrics, metric: value, f"{metric}_per_case": per_case,
+        better = refuse is None and value is not None and (
+            current is None or best is None or (value > best if higher_is_better else value < best))
+        metrics = {**version.metrics, **(extra or {}), metric: value, f"{metric}_per_case": per_case,
                    "compared_with": current.pk if current else None, f"compared_{metric}": best}
+        if refuse is not None:
+            metrics["rejected_because"] = refuse
         if better:
             if current is not None:
                 ModelVersion.objects.filter(pk=current.pk).update(status=ModelStatus.RETIRED)
@@ -266,4 +274,5 @@ def decide_promotion(version: ModelVersion, *, metric: str, value: float | None,
         CurvePoint.objects.create(project=version.project, model_version=version,
                                   n_labelled=version.n_labelled_cases,
                                   metrics={metric: value, "promoted": better, "kind": version.kind})
-    return {"model_version": version.pk, metric: value, "promoted": better, f"compared_{metric}": best}
+    out = {"model_version": version.pk, metric: value, "promoted": better, f"compared_{metric}": best}
+    return {**out, "rejected_because": refuse} if refuse is not None else out

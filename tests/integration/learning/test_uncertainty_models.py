@@ -18,7 +18,10 @@ from tests.integration.learning.test_training_loop import TINY, _lidc_project, _
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DAE = {"iterations": 20, "batch_size": 8, "net": {"channels": [4, 8, 16]}}
-PUL = {"iterations": 20, "batch_size": 4, "net": {"channels": [4, 8, 16], "strides": [2, 2], "num_res_units": 0}}
+# output prior 0.7: the samples start (and after 20 steps stay) mostly foreground, so this tiny net is
+# live, not good. From the 0.02 default, 20-100 steps gave all-empty samples, which the collapse guard rejects
+PUL = {"iterations": 20, "batch_size": 4,
+       "net": {"channels": [4, 8, 16], "strides": [2, 2], "num_res_units": 0, "output_prior": 0.7}}
 
 
 def test_pulaski_trains_on_raters_validates_by_ged_and_scores(celery_worker, tmp_path):
@@ -40,6 +43,7 @@ def test_pulaski_trains_on_raters_validates_by_ged_and_scores(celery_worker, tmp
     _wait(lambda: ModelVersion.objects.get(pk=v1.pk).status != ModelStatus.CANDIDATE, timeout=300, what="evaluation")
     v1.refresh_from_db()
     assert v1.status == ModelStatus.PROMOTED and 0.0 <= v1.metrics["val_ged"] <= 2.0, v1.metrics
+    assert 0.0 < v1.metrics["val_sample_presence"] <= 1.0 and "rejected_because" not in v1.metrics
     assert set(map(int, v1.metrics["val_ged_per_case"])) <= set(v1.validation_cases)
 
     # the stored weights give back a working sampler: 8 samples per slice, probabilities in [0, 1]
@@ -107,3 +111,24 @@ def test_pulaski_3d_trains_on_patches_and_samples_whole_blocks(tmp_path):
     probs = pulaski.case_samples(image, model, config, zs=zs, device=device)
     assert probs.shape == (pulaski.SAMPLES, len(zs), *image.shape[1:]) and 0.0 <= probs.min() and probs.max() <= 1.0
     assert pulaski.case_diversity(image, model, config, zs=zs, device=device) >= 0.0
+
+
+def test_a_collapsed_pulaski_is_rejected_even_as_the_first_version(tmp_path):
+    """A PULASki whose samples are all empty still has a finite GED (near 2 where every rater outlines);
+    as a project's first version it would be promoted and call every case certain. It is rejected,
+    with the reason in its metrics, and no curve point claims a promotion."""
+    from learning.models import CurvePoint
+
+    project, _ = _lidc_project(tmp_path, "pulcollapse", n_labelled=4, n_unlabelled=0)
+    # an output prior of 1e-9 (logit -20.7) and one step: every sample probability is ~0
+    collapsed = {**PUL, "iterations": 1, "net": {**PUL["net"], "output_prior": 1e-9}}
+    schedule.set_policy(project=project, train_config={**TINY, "pulaski": collapsed})
+    device = pick_device("cpu")
+    v = trainers.train(project=project, kind=ModelKind.PULASKI, device=device)
+    out = trainers.evaluate(version=v, device=device)
+    v.refresh_from_db()
+    assert v.metrics["val_sample_presence"] == 0.0 and 0.0 < v.metrics["val_ged"] <= 2.0, v.metrics
+    assert not out["promoted"] and v.status == ModelStatus.REJECTED
+    assert out["rejected_because"] == v.metrics["rejected_because"] and "collapsed" in out["rejected_because"]
+    assert not ModelVersion.objects.filter(project=project, kind=ModelKind.PULASKI, status=ModelStatus.PROMOTED).exists()
+    assert CurvePoint.objects.get(model_version=v).metrics["promoted"] is False

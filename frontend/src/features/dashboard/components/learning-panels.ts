@@ -43,7 +43,8 @@ function modelsTable(models: ModelVersion[]): Node {
     h("tbody", {}, ...rows.map((m) => h("tr", { "data-model": String(m.id) },
       kinds.size > 1 ? h("td", {}, m.kind) : null,
       h("td", {}, `m${m.number}`),
-      h("td", {}, h("span", { class: `status-pill ${m.status}` }, m.status)),
+      h("td", {}, h("span", { class: `status-pill ${m.status}`, title: typeof m.metrics?.rejected_because === "string" ? m.metrics.rejected_because : null },
+        m.status === "rejected" && typeof m.metrics?.rejected_because === "string" ? `${m.status}: ${m.metrics.rejected_because.split(":")[0]}` : m.status)),
       m.kind === "pulaski"
         ? h("td", { title: "generalised energy distance of 8 samples to the raters' masks, validation cases" },
           typeof m.metrics?.val_ged === "number" ? `GED ${m.metrics.val_ged.toFixed(3)}` : "–")
