@@ -61,11 +61,14 @@ def run(
     threads: int = 1,
     first_seed: int = 0,
     cold_start: str = "typiclust",
+    pulaski_iterations: int | None = None,
 ) -> dict[str, object]:
     torch.set_num_threads(threads)
     dev = pick_device(device)
     cfg = replace(SimulationConfig(), rounds=rounds, batch=batch, iterations=iterations, max_cases=max_cases,
                   cold_start=cold_start)
+    if pulaski_iterations is not None:
+        cfg = replace(cfg, pulaski_iterations=pulaski_iterations)
     t0 = time.perf_counter()
     results = []
     for seed in range(first_seed, first_seed + seeds):
@@ -91,6 +94,7 @@ def run(
         "rounds": rounds,
         "batch": batch,
         "iterations": iterations,
+        "pulaski_iterations": cfg.pulaski_iterations,
         "max_cases": max_cases,
         "pool_cases": results[0].pool,
         "test_cases": results[0].test,
@@ -201,6 +205,8 @@ if __name__ == "__main__":
     ap.add_argument("--out", type=Path, default=Path("var/bench-active-learning"))
     ap.add_argument("--device", default=None)
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 avoids over-subscription)")
+    ap.add_argument("--pulaski-iterations", type=int, default=None,
+                    help="PULASki fine-tuning steps per round (default: SimulationConfig's)")
     ap.add_argument("--from-log", type=Path, default=None,
                     help="summarise the stderr progress log of a (possibly stopped) run instead of running")
     a = ap.parse_args()
@@ -214,5 +220,6 @@ if __name__ == "__main__":
         sys.exit(0)
     res = run(data=a.data, seeds=a.seeds, rounds=a.rounds, batch=a.batch, iterations=a.iterations,
               max_cases=a.max_cases, strategies=tuple(a.strategies.split(",")), out=a.out, device=a.device,
-              threads=a.threads, first_seed=a.first_seed, cold_start=a.cold_start)
+              threads=a.threads, first_seed=a.first_seed, cold_start=a.cold_start,
+              pulaski_iterations=a.pulaski_iterations)
     print(json.dumps(res))

@@ -327,6 +327,9 @@ class _PulaskiState:
     dae: nn.Module | None = None
     dae_opt: torch.optim.Optimizer | None = None
     log: list[float] = field(default_factory=list)
+    # last scoring: fraction of cases where some sample has foreground (0: PULASki collapsed, its
+    # diversity 0 everywhere, and the ranking is the anatomical score's alone)
+    presence: float | None = None
 
 
 def _update_pulaski(state: _PulaskiState, cases: Sequence[Case], labels: Sequence[np.ndarray], cfg: SimulationConfig,
@@ -377,6 +380,7 @@ def pulaski_anatomical_scores(state: _PulaskiState, seg_probs: Sequence[np.ndarr
     gen = torch.Generator().manual_seed(seed)
     s = torch.cat([sample(state.model, x[i : i + 128].to(device), n_samples, generator=gen).cpu() for i in range(0, len(x), 128)], dim=1).numpy()
     div = np.array([summarise_samples(s[:, owner == i]).ged for i in range(len(cases))])
+    state.presence = float(np.mean([(s[:, owner == i] >= 0.5).any() for i in range(len(cases))])) if len(cases) else None
     anat = []
     for p in seg_probs:
         u = anatomical_uncertainty(p, state.dae, device=device)  # type: ignore[arg-type]
@@ -483,8 +487,10 @@ def simulate_cases(
         rec = RoundRecord(round=rnd, labelled=len(lab_cases), fraction=len(lab_cases) / n_pool, dice=dsc, ged=g,
                           train_s=train_s, score_s=score_s)
         records.append(rec)
+        extra = (f" pulaski presence {state.presence:.2f}"
+                 if strategy == "pulaski_anatomical" and rnd < config.rounds and state.presence is not None else "")
         say(f"{strategy} seed {seed} round {rnd}: {rec.labelled} labelled ({rec.fraction:.2f}) "
-            f"Dice {dsc:.3f} GED {g:.3f} train {train_s:.1f}s score {score_s:.1f}s")
+            f"Dice {dsc:.3f} GED {g:.3f} train {train_s:.1f}s score {score_s:.1f}s{extra}")
     return SimulationResult(
         strategy=strategy, seed=seed, pool=n_pool, test=len(test), full_data_dice=float(full_data_dice),
         records=tuple(records), acquired=tuple(acquired[: len(records)]), config=config,
