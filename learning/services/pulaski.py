@@ -59,8 +59,8 @@ from learning.services.training import (
 )
 from learning.services.weights import load_weights
 
-__all__ = ["run_training", "evaluate_and_promote", "collapse_reason", "load", "case_samples", "case_diversity", "SAMPLES", "PATCH_3D",
-           "MAX_BLOCK_VOXELS"]
+__all__ = ["run_training", "evaluate_and_promote", "collapse_reason", "load", "case_samples", "case_diversity",
+           "SAMPLES", "PATCH_3D", "MAX_BLOCK_VOXELS"]
 
 Progress = Callable[[float, str], None]
 SAMPLES = 8  # samples per slice at validation and scoring (PULASki's cost target: <= 2x a pass at 8)
@@ -200,6 +200,6 @@ def collapse_reason(presence: float | None) -> str | None:
     of (sample, validation slice some rater outlined) pairs where the sample has foreground; 0 means
     not one sample outlined anything where the raters did.
     """
-    if presence is not None and presence == 0.0:
+    if presence == 0.0:
         return "collapsed: every sample is empty on every validation slice the raters outlined"
     return None
