@@ -327,8 +327,9 @@ class _PulaskiState:
     dae: nn.Module | None = None
     dae_opt: torch.optim.Optimizer | None = None
     log: list[float] = field(default_factory=list)
-    # last scoring: fraction of cases where some sample has foreground (0: PULASki collapsed, its
-    # diversity 0 everywhere, and the ranking is the anatomical score's alone)
+    # last scoring: fraction of cases where some binarised sample (specks removed, as for the
+    # diversity) has foreground (0: PULASki collapsed, its diversity 0 everywhere, and the ranking
+    # is the anatomical score's alone)
     presence: float | None = None
 
 
@@ -379,8 +380,9 @@ def pulaski_anatomical_scores(state: _PulaskiState, seg_probs: Sequence[np.ndarr
     x, owner = case_slices(cases)
     gen = torch.Generator().manual_seed(seed)
     s = torch.cat([sample(state.model, x[i : i + 128].to(device), n_samples, generator=gen).cpu() for i in range(0, len(x), 128)], dim=1).numpy()
-    div = np.array([summarise_samples(s[:, owner == i]).ged for i in range(len(cases))])
-    state.presence = float(np.mean([(s[:, owner == i] >= 0.5).any() for i in range(len(cases))])) if len(cases) else None
+    summaries = [summarise_samples(s[:, owner == i]) for i in range(len(cases))]
+    div = np.array([m.ged for m in summaries])
+    state.presence = float(np.mean([m.samples.any() for m in summaries])) if summaries else None
     anat = []
     for p in seg_probs:
         u = anatomical_uncertainty(p, state.dae, device=device)  # type: ignore[arg-type]
