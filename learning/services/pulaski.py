@@ -51,6 +51,7 @@ from learning.nets.prob_unet import (
 )
 from learning.services.training import (
     build_config,
+    collapse_reason,
     decide_promotion,
     inputs_key_of,
     rater_masks,
@@ -59,7 +60,7 @@ from learning.services.training import (
 )
 from learning.services.weights import load_weights
 
-__all__ = ["run_training", "evaluate_and_promote", "collapse_reason", "load", "case_samples", "case_diversity",
+__all__ = ["run_training", "evaluate_and_promote", "load", "case_samples", "case_diversity",
            "SAMPLES", "PATCH_3D", "MAX_BLOCK_VOXELS"]
 
 Progress = Callable[[float, str], None]
@@ -187,19 +188,6 @@ def evaluate_and_promote(*, version: ModelVersion, device, progress: Progress | 
     value = float(np.mean(list(per_case.values()))) if per_case else None
     presence = with_foreground / drawn if drawn else None
     return decide_promotion(version, metric="val_ged", value=value, per_case=per_case, higher_is_better=False,
-                            follow_up=(jobs.SCORE,), refuse=collapse_reason(presence),
+                            follow_up=(jobs.SCORE,), refuse=collapse_reason(
+                                presence, "every sample is empty on every validation slice the raters outlined"),
                             extra={"val_sample_presence": presence})
-
-
-def collapse_reason(presence: float | None) -> str | None:
-    """Why a version is refused as collapsed, or None.
-
-    Why: a probabilistic U-Net can collapse to empty samples (3D PULASki on LIDC seed 1: its loss never
-    left its starting level). Its GED is then finite (near 2 when every rater outlines), so it would be
-    promoted as a project's first version and rank every case as certain. ``presence`` is the fraction
-    of (sample, validation slice some rater outlined) pairs where the sample has foreground; 0 means
-    not one sample outlined anything where the raters did.
-    """
-    if presence == 0.0:
-        return "collapsed: every sample is empty on every validation slice the raters outlined"
-    return None

@@ -41,7 +41,7 @@ from learning.services.weights import load_weights, save_weights
 from learning.train import TrainConfig, load_model, train
 
 __all__ = ["labelled_cases", "build_config", "run_training", "evaluate_and_promote", "load_version",
-           "validation_ids", "training_split", "inputs_key_of", "register_version", "decide_promotion", "rater_masks"]
+           "validation_ids", "training_split", "inputs_key_of", "register_version", "decide_promotion", "collapse_reason", "rater_masks"]
 
 Progress = Callable[[float, str], None]
 
@@ -221,6 +221,7 @@ def evaluate_and_promote(*, version: ModelVersion, device, progress: Progress | 
     config, model = load_version(version)
     infer = config.infer_config()
     scores = {}
+    outlined = predicted = 0  # validation cases with foreground in the target, and those the model found any in
     cases = Case.objects.filter(pk__in=version.validation_cases).select_related("volume")
     for n, case in enumerate(cases, 1):
         labelled = _target(case)
@@ -228,11 +229,32 @@ def evaluate_and_promote(*, version: ModelVersion, device, progress: Progress | 
             continue
         prob = predict(StoreImageReader(open_volume(case.volume.store_url)), model, config=infer, device=device)
         pred = (prob >= 0.5) if prob.ndim == 3 else prob.argmax(0) > 0
-        scores[case.pk] = float(dice(pred, labelled.mask()))
+        target = labelled.mask()
+        scores[case.pk] = float(dice(pred, target))
+        if target.any():
+            outlined += 1
+            predicted += bool(pred.any())
         report(n / max(1, len(version.validation_cases)), f"validated {n} cases")
     mean = float(np.mean(list(scores.values()))) if scores else None
+    presence = predicted / outlined if outlined else None
     return decide_promotion(version, metric="val_dice", value=mean, per_case=scores, higher_is_better=True,
-                            follow_up=(jobs.PRESEGMENT, jobs.SCORE))
+                            follow_up=(jobs.PRESEGMENT, jobs.SCORE),
+                            refuse=collapse_reason(presence, "every prediction is empty on every validation case "
+                                                             "with a label"),
+                            extra={"val_prediction_presence": presence})
+
+
+def collapse_reason(presence: float | None, what: str) -> str | None:
+    """Why a version is refused as collapsed, or None.
+
+    Why: a net can collapse to empty outputs (3D PULASki on LIDC seed 1: its loss never left its
+    starting level; a short segmenter run at a low output prior). Its metric is still finite, so it
+    would be promoted as a project's first version, pre-segment nothing and rank every case as
+    certain. ``presence`` is the share of validation outputs with foreground where the labels have
+    some; only 0 is refused (a sparse but live version is left to the metric); None (nothing to
+    check) is not. ``what`` says which outputs were empty, for the reason.
+    """
+    return f"collapsed: {what}" if presence == 0.0 else None
 
 
 def decide_promotion(version: ModelVersion, *, metric: str, value: float | None, per_case: dict,

@@ -1,15 +1,16 @@
-"""The PULASki collapse guard: only a version with not one foreground sample where raters outlined
-is refused; a sparse but live one is left to the GED comparison."""
+"""The collapse guard shared by the segmenter and PULASki: only a version with not one foreground
+output where the labels have some is refused; a sparse but live one is left to the metric."""
 
 from __future__ import annotations
 
-from learning.services.pulaski import collapse_reason
+from learning.services.training import collapse_reason
 
 
-def test_no_foreground_sample_is_a_collapse():
-    assert "collapsed" in collapse_reason(0.0)
+def test_no_foreground_output_is_a_collapse_and_the_reason_names_the_outputs():
+    reason = collapse_reason(0.0, "every sample is empty")
+    assert reason is not None and reason.startswith("collapsed:") and "every sample is empty" in reason
 
 
-def test_sparse_samples_and_no_validation_slices_are_not_refused():
-    assert collapse_reason(1 / 800) is None and collapse_reason(1.0) is None
-    assert collapse_reason(None) is None  # nothing validated: the GED is None and nothing is promoted anyway
+def test_sparse_outputs_and_nothing_to_check_are_not_refused():
+    assert collapse_reason(1 / 800, "x") is None and collapse_reason(1.0, "x") is None
+    assert collapse_reason(None, "x") is None  # no validation case with a label: nothing to judge
