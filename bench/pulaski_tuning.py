@@ -26,6 +26,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,8 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
         prior_weight: float = 0.0, temperatures: tuple[float, ...] = (1.0,), n_samples: int = 16, threads: int = 1,
         channels: tuple[int, ...] = (8, 16, 32), extra_train: bool = False, lr_schedule: str = "constant",
         batch_size: int = 8, res_units: int = 1, ema_decay: float = 0.0,
-        distance: str = "sinkhorn", dims: int = 2, patch: tuple[int, int, int] = (8, 64, 64)) -> dict[str, object]:
+        distance: str = "sinkhorn", dims: int = 2, patch: tuple[int, int, int] = (8, 64, 64),
+        output_prior: float | None = None) -> dict[str, object]:
     if dims == 3 and temperatures != (1.0,):
         raise ValueError("--temperatures other than 1 need --dims 2: a 3D net is sampled at temperature 1")
     torch.set_num_threads(threads)
@@ -75,13 +77,15 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
     xtr, rtr = prob_training_items(fit_c, [c.readers(4) for c in fit_c], dims=dims, patch=patch, seed=seed)
     net = prob_net_for(distance, ProbUNetConfig(spatial_dims=dims, channels=channels, strides=(2,) * (len(channels) - 1),
                                                 features=8, latent_dim=latent_dim, num_res_units=res_units))
+    if output_prior is not None:
+        net = replace(net, output_prior=output_prior)
     cfg = ProbTrainConfig(loss=distance, iterations=iterations, batch_size=batch_size, seed=seed, beta=beta,
                           blur=blur, prior_weight=prior_weight, lr_schedule=lr_schedule, ema_decay=ema_decay, net=net)
     res = train_prob_unet(cfg, xtr, rtr, device=torch.device("cpu"))
     model = res.model.eval()
     kind = "baseline" if distance == "focal_tversky" else "PULASki"
     log(f"{kind} ({distance}) trained on {len(fit_c)} cases in {res.elapsed_s:.0f}s "
-        f"in {dims}D on {len(xtr)} items of shape {xtr.shape[2:]} (beta {beta}, blur {blur}, latent {latent_dim})")
+        f"in {dims}D on {len(xtr)} items of shape {xtr.shape[2:]} (beta {beta}, blur {blur}, latent {latent_dim}, output prior {net.output_prior})")
     x, owner = case_slices(val_c)
     n = len(val_c)
     readers = all_readers(val_c, 4)
@@ -102,7 +106,7 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
             "latent_dim": latent_dim, "iterations": iterations, "channels": list(channels),
             "extra_train": extra_train, "lr_schedule": lr_schedule, "batch_size": batch_size,
             "res_units": res_units, "ema_decay": ema_decay, "distance": distance, "dims": dims,
-            "patch": list(patch) if dims == 3 else None, "fit_cases": len(fit_c), "validation_cases": n,
+            "patch": list(patch) if dims == 3 else None, "output_prior": net.output_prior, "fit_cases": len(fit_c), "validation_cases": n,
             "by_temperature": figures, "elapsed_s": time.perf_counter() - t0}
 
 
@@ -132,10 +136,14 @@ if __name__ == "__main__":
                          "probabilistic U-Net baseline (one rater per item)")
     ap.add_argument("--dims", type=int, choices=(2, 3), default=2, help="2D slices or 3D patches")
     ap.add_argument("--patch", default="8,64,64", help="3D training patch z,y,x (with --dims 3)")
+    ap.add_argument("--output-prior", type=float, default=None,
+                    help="foreground probability fcomb's output starts at (default: the bench's, 0.02 for "
+                         "PULASki, 0.5 for the baseline)")
     a = ap.parse_args()
     print(json.dumps(run(data=a.data, seed=a.seed, beta=a.beta, blur=a.blur, latent_dim=a.latent_dim,
                          iterations=a.iterations, threads=a.threads, prior_weight=a.prior_weight, n_samples=a.samples,
                          temperatures=tuple(float(t) for t in a.temperatures.split(",")),
                          channels=tuple(int(c) for c in a.channels.split(",")), extra_train=a.extra_train,
                          lr_schedule=a.lr_schedule, batch_size=a.batch_size, res_units=a.res_units, ema_decay=a.ema_decay,
-                         distance=a.distance, dims=a.dims, patch=tuple(int(c) for c in a.patch.split(",")))))
+                         distance=a.distance, dims=a.dims, patch=tuple(int(c) for c in a.patch.split(",")),
+                         output_prior=a.output_prior)))
