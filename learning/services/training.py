@@ -273,8 +273,10 @@ def decide_promotion(version: ModelVersion, *, metric: str, value: float | None,
         ProjectLearning.objects.select_for_update().get_or_create(project=version.project)
         me = ModelVersion.objects.get(pk=version.pk)
         if me.status != ModelStatus.CANDIDATE:
-            return {"model_version": me.pk, metric: me.metrics.get(metric), "promoted": me.status == ModelStatus.PROMOTED,
+            done = {"model_version": me.pk, metric: me.metrics.get(metric), "promoted": me.status == ModelStatus.PROMOTED,
                     f"compared_{metric}": me.metrics.get(f"compared_{metric}"), "already_decided": True}
+            reason = me.metrics.get("rejected_because")
+            return {**done, "rejected_because": reason} if reason is not None else done
         current = ModelVersion.objects.filter(
             project=version.project, kind=version.kind, status=ModelStatus.PROMOTED).first()
         best = (current.metrics.get(metric) if current else None)

@@ -181,25 +181,37 @@ def test_cron_policy_creates_beat_entry_and_rejects_bad_cron():
 def test_a_segmenter_that_predicts_nothing_is_rejected_even_as_the_first_version(tmp_path):
     """A segmenter whose predictions are empty everywhere still has a finite validation Dice (0); as a
     project's first version it would be promoted and pre-segment nothing. It is rejected, with the
-    reason in its metrics, and no curve point claims a promotion."""
+    reason in its metrics, and no curve point claims a promotion; a live net is judged by Dice alone.
+    (Versions are created directly, not through ``register_version``: its queued evaluation would race
+    with a worker of another test.)"""
     import torch
 
     from learning.device import pick_device
+    from learning.models import ModelKind
+    from learning.nets import build_segmenter
+    from learning.services.weights import save_weights
     from learning.train import state_dict_bytes
 
     project, _ = _lidc_project(tmp_path, "segcollapse", n_labelled=4, n_unlabelled=0)
     device = pick_device("cpu")
-    trained = training.run_training(project=project, kind="segmenter", device=device)
-    config, model = training.load_version(trained)
+    state, data, val = training.training_split(project)
+    config = training.build_config(project, data, overrides=state.train_config)
+
+    def version(number: int, model: torch.nn.Module) -> ModelVersion:
+        url, sha = save_weights(state_dict_bytes(model))
+        return ModelVersion.objects.create(
+            project=project, kind=ModelKind.SEGMENTER, number=number, config=config.to_dict(), weights_url=url,
+            weights_sha256=sha, trained_on=[], validation_cases=sorted(val), n_labelled_cases=len(data),
+            inputs_key=f"collapse-test-{number}", metrics={})
+
+    torch.manual_seed(0)
+    model = build_segmenter(config.net)
     out_conv = [m for m in model.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)][-1]
     with torch.no_grad():  # the output layer made constant: background wins on every voxel
         out_conv.weight.zero_()
         out_conv.bias.copy_(torch.tensor([50.0] + [-50.0] * (out_conv.bias.numel() - 1)) if out_conv.bias.numel() > 1
                             else torch.tensor([-50.0]))
-    empty = training.register_version(
-        project=project, kind="segmenter", config=trained.config, weights=state_dict_bytes(model),
-        trained_on=trained.trained_on, validation_cases=trained.validation_cases, n_labelled=trained.n_labelled_cases,
-        job=None, inputs_key="empty-" + trained.inputs_key[:58], metrics={})
+    empty = version(1, model)
     out = training.evaluate_and_promote(version=empty, device=device)
     empty.refresh_from_db()
     assert empty.metrics["val_prediction_presence"] == 0.0 and empty.metrics["val_dice"] == 0.0, empty.metrics
@@ -207,8 +219,13 @@ def test_a_segmenter_that_predicts_nothing_is_rejected_even_as_the_first_version
     assert out["rejected_because"] == empty.metrics["rejected_because"] and "collapsed" in out["rejected_because"]
     assert not ModelVersion.objects.filter(project=project, status=ModelStatus.PROMOTED).exists()
     assert CurvePoint.objects.get(model_version=empty).metrics["promoted"] is False
-    # the trained one, live, is still judged by its Dice alone
-    live = training.evaluate_and_promote(version=trained, device=device)
-    trained.refresh_from_db()
-    assert trained.metrics["val_prediction_presence"] > 0.0 and "rejected_because" not in live
-    assert live["promoted"] and trained.status == ModelStatus.PROMOTED
+    again = training.evaluate_and_promote(version=empty, device=device)  # a redelivered evaluation
+    assert again["already_decided"] and again["rejected_because"] == out["rejected_because"]
+    # a live net (foreground everywhere: Dice > 0 wherever there is a label) is judged by its Dice alone
+    with torch.no_grad():
+        out_conv.bias.copy_(-out_conv.bias)
+    live = version(2, model)
+    decided = training.evaluate_and_promote(version=live, device=device)
+    live.refresh_from_db()
+    assert live.metrics["val_prediction_presence"] == 1.0 and "rejected_because" not in decided
+    assert decided["promoted"] and live.status == ModelStatus.PROMOTED
