@@ -41,7 +41,8 @@ from learning.services.weights import load_weights, save_weights
 from learning.train import TrainConfig, load_model, train
 
 __all__ = ["labelled_cases", "build_config", "run_training", "evaluate_and_promote", "load_version",
-           "validation_ids", "training_split", "inputs_key_of", "register_version", "decide_promotion", "collapse_reason", "rater_masks"]
+           "validation_ids", "training_split", "inputs_key_of", "register_version", "decide_promotion",
+           "collapse_reason", "rater_masks"]
 
 Progress = Callable[[float, str], None]
 
@@ -248,7 +249,7 @@ def collapse_reason(presence: float | None, what: str) -> str | None:
     """Why a version is refused as collapsed, or None.
 
     Why: a net can collapse to empty outputs (3D PULASki on LIDC seed 1: its loss never left its
-    starting level; a short segmenter run at a low output prior). Its metric is still finite, so it
+    starting level; a segmenter stuck on background everywhere). Its metric is still finite, so it
     would be promoted as a project's first version, pre-segment nothing and rank every case as
     certain. ``presence`` is the share of validation outputs with foreground where the labels have
     some; only 0 is refused (a sparse but live version is left to the metric); None (nothing to
