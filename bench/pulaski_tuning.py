@@ -85,7 +85,8 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
     model = res.model.eval()
     kind = "baseline" if distance == "focal_tversky" else "PULASki"
     log(f"{kind} ({distance}) trained on {len(fit_c)} cases in {res.elapsed_s:.0f}s "
-        f"in {dims}D on {len(xtr)} items of shape {xtr.shape[2:]} (beta {beta}, blur {blur}, latent {latent_dim}, output prior {net.output_prior})")
+        f"in {dims}D on {len(xtr)} items of shape {xtr.shape[2:]} (beta {beta}, blur {blur}, latent {latent_dim}, "
+        f"output prior {net.output_prior})")
     x, owner = case_slices(val_c)
     n = len(val_c)
     readers = all_readers(val_c, 4)
@@ -106,7 +107,8 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
             "latent_dim": latent_dim, "iterations": iterations, "channels": list(channels),
             "extra_train": extra_train, "lr_schedule": lr_schedule, "batch_size": batch_size,
             "res_units": res_units, "ema_decay": ema_decay, "distance": distance, "dims": dims,
-            "patch": list(patch) if dims == 3 else None, "output_prior": net.output_prior, "fit_cases": len(fit_c), "validation_cases": n,
+            "patch": list(patch) if dims == 3 else None, "output_prior": net.output_prior, "fit_cases": len(fit_c),
+            "validation_cases": n,
             "by_temperature": figures, "elapsed_s": time.perf_counter() - t0}
 
 
