@@ -60,7 +60,7 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
         channels: tuple[int, ...] = (8, 16, 32), extra_train: bool = False, lr_schedule: str = "constant",
         batch_size: int = 8, res_units: int = 1, ema_decay: float = 0.0,
         distance: str = "sinkhorn", dims: int = 2, patch: tuple[int, int, int] = (8, 64, 64),
-        output_prior: float | None = None) -> dict[str, object]:
+        output_prior: float | None = None, lr: float = 1e-3) -> dict[str, object]:
     if dims == 3 and temperatures != (1.0,):
         raise ValueError("--temperatures other than 1 need --dims 2: a 3D net is sampled at temperature 1")
     torch.set_num_threads(threads)
@@ -80,8 +80,15 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
     if output_prior is not None:
         net = replace(net, output_prior=output_prior)
     cfg = ProbTrainConfig(loss=distance, iterations=iterations, batch_size=batch_size, seed=seed, beta=beta,
-                          blur=blur, prior_weight=prior_weight, lr_schedule=lr_schedule, ema_decay=ema_decay, net=net)
-    res = train_prob_unet(cfg, xtr, rtr, device=torch.device("cpu"))
+                          blur=blur, prior_weight=prior_weight, lr=lr, lr_schedule=lr_schedule, ema_decay=ema_decay,
+                          net=net)
+    trace: list[dict[str, float]] = []
+
+    def progress(fraction: float, info: dict[str, float]) -> None:  # every 50 steps: shows a collapse as it happens
+        trace.append({"step": round(fraction * iterations), **{k: round(float(v), 4) for k, v in info.items()}})
+        log(f"step {trace[-1]['step']}: " + " ".join(f"{k} {v:.3f}" for k, v in info.items()))
+
+    res = train_prob_unet(cfg, xtr, rtr, device=torch.device("cpu"), progress=progress)
     model = res.model.eval()
     kind = "baseline" if distance == "focal_tversky" else "PULASki"
     log(f"{kind} ({distance}) trained on {len(fit_c)} cases in {res.elapsed_s:.0f}s "
@@ -96,19 +103,22 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
         s = prob_samples(model, x, owner, n_samples, gen, temperature=t)
         sb = np.concatenate([binarise_samples(c, slice_wise=dims == 2) for c in per_case(s, owner, n, axis=1)], axis=1)
         f = figures[str(t)] = slice_figures(sb, readers)
+        # raw sample probabilities: a collapsed net has every voxel far below 0.5, not just near it
+        f["mean_prob"], f["max_prob"] = float(np.mean(s)), float(np.max(s))
         cf = case_figures(sb, owner, val_c)
         f["ged_cases"], f["hungarian_iou_cases"] = cf["ged"], cf["hungarian_iou"]
         shape = "n/a (every sample empty)" if f["shape_iou_nonempty"] is None else f"{f['shape_iou_nonempty']:.3f}"
         log(f"validation, T {t}: GED {f['ged_slices']:.3f} HIoU {f['hungarian_iou_slices']:.3f} on {f['slices']} "
             f"slices; 3D cases GED {f['ged_cases']:.3f} HIoU {f['hungarian_iou_cases']:.3f}; "
-            f"non-empty by readers {f['nonempty_by_readers']}; shape IoU of non-empty samples {shape}")
+            f"non-empty by readers {f['nonempty_by_readers']}; shape IoU of non-empty samples {shape}; "
+            f"sample probability mean {f['mean_prob']:.4f} max {f['max_prob']:.3f}")
     return {"bench": "pulaski_tuning", "speedup": None, "seed": seed, "beta": beta, "blur": blur,
             "prior_weight": prior_weight,
             "latent_dim": latent_dim, "iterations": iterations, "channels": list(channels),
             "extra_train": extra_train, "lr_schedule": lr_schedule, "batch_size": batch_size,
             "res_units": res_units, "ema_decay": ema_decay, "distance": distance, "dims": dims,
             "patch": list(patch) if dims == 3 else None, "output_prior": net.output_prior, "fit_cases": len(fit_c),
-            "validation_cases": n,
+            "validation_cases": n, "loss_trace": trace,
             "by_temperature": figures, "elapsed_s": time.perf_counter() - t0}
 
 
@@ -128,6 +138,7 @@ if __name__ == "__main__":
     ap.add_argument("--channels", default="8,16,32", help="U-Net and encoder widths per level")
     ap.add_argument("--extra-train", action="store_true",
                     help="also train on the crops outside the bench's 360 whose patients are not held out")
+    ap.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     ap.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--res-units", type=int, default=1, help="residual units per U-Net block")
@@ -148,4 +159,4 @@ if __name__ == "__main__":
                          channels=tuple(int(c) for c in a.channels.split(",")), extra_train=a.extra_train,
                          lr_schedule=a.lr_schedule, batch_size=a.batch_size, res_units=a.res_units, ema_decay=a.ema_decay,
                          distance=a.distance, dims=a.dims, patch=tuple(int(c) for c in a.patch.split(",")),
-                         output_prior=a.output_prior)))
+                         output_prior=a.output_prior, lr=a.lr)))
