@@ -460,6 +460,12 @@ class ProbTrainConfig:
             decode to specks and ``bench/uncertainty.py`` uses 128 (bench/RESULTS-learning.md).
         blur: geomloss blur for PULASki.
         prior_weight: weight of PULASki's distance on prior samples as well (0: as published).
+        warmup_iterations: 0 (as published). For a PULASki loss, the first this many of ``iterations``
+            use the baseline's Focal-Tversky + KL instead. Why: the distance sums ``|p - t|^2 / 2``
+            over voxels, so through the sigmoid a foreground voxel's gradient scales with its
+            probability; with 1.2% foreground (LIDC 8x64x64 patches) the output first sinks towards
+            the foreground share everywhere and the features may never separate the nodule. A
+            Tversky index is normalised by the foreground and does not sink.
         seed: weights, batches, flips and latent draws.
         net: the architecture.
     """
@@ -473,6 +479,7 @@ class ProbTrainConfig:
     beta: float = 1.0
     blur: float = 2.0
     prior_weight: float = 0.0
+    warmup_iterations: int = 0
     seed: int = 0
     net: ProbUNetConfig = ProbUNetConfig()
 
@@ -485,6 +492,10 @@ class ProbTrainConfig:
             raise ValueError("iterations and batch_size must be >= 1")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if not 0 <= self.warmup_iterations < self.iterations:
+            raise ValueError(f"warmup_iterations must be in [0, iterations), got {self.warmup_iterations}")
+        if self.warmup_iterations and self.loss == "focal_tversky":
+            raise ValueError("warmup_iterations warms a PULASki loss up with Focal-Tversky; loss is focal_tversky already")
 
     def to_dict(self) -> JsonDict:
         d = asdict(self)

@@ -589,7 +589,7 @@ def train_prob_unet(
                 x, y = np.flip(x, ax), np.flip(y, ax)
         xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
         yt = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)).to(device)
-        if config.loss == "focal_tversky":
+        if config.loss == "focal_tversky" or step < config.warmup_iterations:
             loss, info = baseline_loss(model, xt, yt, beta=config.beta, generator=gen)
         else:
             loss, info = pulaski_loss(model, xt, yt, distance=config.loss, beta=config.beta, blur=config.blur,

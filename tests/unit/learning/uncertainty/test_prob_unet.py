@@ -139,6 +139,23 @@ def test_cosine_schedule_trains_and_changes_the_run() -> None:
         ProbTrainConfig(lr_schedule="step")
 
 
+def test_warmup_runs_the_baseline_loss_first_then_pulaski() -> None:
+    imgs, raters = make_multirater(16)
+    base = dict(batch_size=4, lr=3e-3, net=TINY2)
+    cpu = torch.device("cpu")
+    ft = train_prob_unet(ProbTrainConfig(loss="focal_tversky", iterations=3, **base), imgs, raters, device=cpu)
+    warm = train_prob_unet(ProbTrainConfig(loss="sinkhorn", iterations=5, warmup_iterations=3, **base), imgs, raters,
+                           device=cpu)
+    plain = train_prob_unet(ProbTrainConfig(loss="sinkhorn", iterations=5, **base), imgs, raters, device=cpu)
+    assert warm.losses[:3] == ft.losses  # same seed, same batches: the warm-up steps are the baseline's
+    assert warm.losses[0] != plain.losses[0]
+    assert warm.losses[3] > 1.0 > max(ft.losses)  # then the voxel-summed distance (a Tversky loss is <= 1)
+    with pytest.raises(ValueError, match="warmup_iterations"):
+        ProbTrainConfig(iterations=5, warmup_iterations=5)
+    with pytest.raises(ValueError, match="focal_tversky already"):
+        ProbTrainConfig(loss="focal_tversky", iterations=5, warmup_iterations=1)
+
+
 def test_baseline_trains() -> None:
     imgs, raters = make_multirater(16)
     cfg = ProbTrainConfig(loss="focal_tversky", iterations=40, batch_size=8, lr=1e-2, net=TINY2)
