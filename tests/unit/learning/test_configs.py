@@ -26,6 +26,7 @@ def test_overrides_merge_into_the_default() -> None:
                                                       "pulaski": {"iterations": 9}})
     assert cfg.max_epochs == 3 and cfg.net.channels == (4, 8, 16, 32) and cfg.net.spatial_dims == 2
     assert pulaski_settings({"iterations": 9}, seed=4)[0].iterations == 9
+    assert pulaski_settings({"warmup_iterations": 300}, seed=4)[0].warmup_iterations == 300
 
 
 @pytest.mark.parametrize("overrides,message", [
@@ -35,6 +36,7 @@ def test_overrides_merge_into_the_default() -> None:
     ({"normalisation": {"mode": "hu"}}, "normalisation mode"),
     ({"pulaski": {"net": {"latent_dim": 0}}}, "train_config.pulaski: latent_dim"),
     ({"pulaski": {"patch": [16, 64, 64]}}, "for a 3D net"),
+    ({"pulaski": {"warmup_iterations": 1500}}, "train_config.pulaski: warmup_iterations must be in"),
     ({"shape_dae": {"lr": 0}}, "lr > 0"),
     ({"shape_dae": {"net": {"channels": []}}}, "train_config.shape_dae"),
     ("fast", "must be an object"),
