@@ -465,7 +465,9 @@ class ProbTrainConfig:
             over voxels, so through the sigmoid a foreground voxel's gradient scales with its
             probability; with 1.2% foreground (LIDC 8x64x64 patches) the output first sinks towards
             the foreground share everywhere and the features may never separate the nodule. A
-            Tversky index is normalised by the foreground and does not sink.
+            Tversky index is normalised by the foreground and does not sink. Measured on LIDC 3D
+            validation patients it did not stop a collapsing seed and made a training seed worse
+            (the KL drifts during the warm-up; bench/RESULTS-learning.md): a diagnostic, not a fix.
         seed: weights, batches, flips and latent draws.
         net: the architecture.
     """
