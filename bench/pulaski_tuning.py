@@ -60,7 +60,8 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
         channels: tuple[int, ...] = (8, 16, 32), extra_train: bool = False, lr_schedule: str = "constant",
         batch_size: int = 8, res_units: int = 1, ema_decay: float = 0.0,
         distance: str = "sinkhorn", dims: int = 2, patch: tuple[int, int, int] = (8, 64, 64),
-        output_prior: float | None = None, lr: float = 1e-3, warmup: int = 0) -> dict[str, object]:
+        output_prior: float | None = None, lr: float = 1e-3, warmup: int = 0,
+        train_seed: int | None = None) -> dict[str, object]:
     if dims == 3 and temperatures != (1.0,):
         raise ValueError("--temperatures other than 1 need --dims 2: a 3D net is sampled at temperature 1")
     torch.set_num_threads(threads)
@@ -79,7 +80,8 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
                                                 features=8, latent_dim=latent_dim, num_res_units=res_units))
     if output_prior is not None:
         net = replace(net, output_prior=output_prior)
-    cfg = ProbTrainConfig(loss=distance, iterations=iterations, batch_size=batch_size, seed=seed, beta=beta,
+    train_seed = seed if train_seed is None else train_seed  # weights, batches, flips, latents; split stays --seed
+    cfg = ProbTrainConfig(loss=distance, iterations=iterations, batch_size=batch_size, seed=train_seed, beta=beta,
                           blur=blur, prior_weight=prior_weight, lr=lr, lr_schedule=lr_schedule, ema_decay=ema_decay,
                           warmup_iterations=warmup, net=net)
     trace: list[dict[str, float]] = []
@@ -118,7 +120,7 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
             "extra_train": extra_train, "lr_schedule": lr_schedule, "batch_size": batch_size,
             "res_units": res_units, "ema_decay": ema_decay, "distance": distance, "dims": dims,
             "patch": list(patch) if dims == 3 else None, "output_prior": net.output_prior, "lr": lr,
-            "warmup": warmup,
+            "warmup": warmup, "train_seed": train_seed,
             "fit_cases": len(fit_c),
             "validation_cases": n, "loss_trace": trace,
             "by_temperature": figures, "elapsed_s": time.perf_counter() - t0}
@@ -141,7 +143,9 @@ if __name__ == "__main__":
     ap.add_argument("--extra-train", action="store_true",
                     help="also train on the crops outside the bench's 360 whose patients are not held out")
     ap.add_argument("--warmup", type=int, default=0,
-                    help="first N of --iterations with the baseline's Focal-Tversky + KL (ProbTrainConfig.warmup_iterations)")
+                    help="first N of --iterations on the baseline's Focal-Tversky + KL (warmup_iterations)")
+    ap.add_argument("--train-seed", type=int, default=None,
+                    help="seed of the weights and batches (default --seed); the patient split stays --seed's")
     ap.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     ap.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant")
     ap.add_argument("--batch-size", type=int, default=8)
@@ -164,4 +168,4 @@ if __name__ == "__main__":
                          lr_schedule=a.lr_schedule, batch_size=a.batch_size, res_units=a.res_units, ema_decay=a.ema_decay,
                          distance=a.distance, dims=a.dims, patch=tuple(int(c) for c in a.patch.split(",")),
                          output_prior=a.output_prior, lr=a.lr,
-                         warmup=a.warmup)))
+                         warmup=a.warmup, train_seed=a.train_seed)))

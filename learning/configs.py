@@ -497,7 +497,7 @@ class ProbTrainConfig:
         if not 0 <= self.warmup_iterations < self.iterations:
             raise ValueError(f"warmup_iterations must be in [0, iterations), got {self.warmup_iterations}")
         if self.warmup_iterations and self.loss == "focal_tversky":
-            raise ValueError("warmup_iterations warms a PULASki loss up with Focal-Tversky; loss is focal_tversky already")
+            raise ValueError("warmup_iterations warms PULASki up with Focal-Tversky; loss is focal_tversky already")
 
     def to_dict(self) -> JsonDict:
         d = asdict(self)
