@@ -61,7 +61,7 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
         batch_size: int = 8, res_units: int = 1, ema_decay: float = 0.0,
         distance: str = "sinkhorn", dims: int = 2, patch: tuple[int, int, int] = (8, 64, 64),
         output_prior: float | None = None, lr: float = 1e-3, warmup: int = 0,
-        train_seed: int | None = None) -> dict[str, object]:
+        train_seed: int | None = None, restarts: int = 0) -> dict[str, object]:
     if dims == 3 and temperatures != (1.0,):
         raise ValueError("--temperatures other than 1 need --dims 2: a 3D net is sampled at temperature 1")
     torch.set_num_threads(threads)
@@ -83,7 +83,7 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
     train_seed = seed if train_seed is None else train_seed  # weights, batches, flips, latents; split stays --seed
     cfg = ProbTrainConfig(loss=distance, iterations=iterations, batch_size=batch_size, seed=train_seed, beta=beta,
                           blur=blur, prior_weight=prior_weight, lr=lr, lr_schedule=lr_schedule, ema_decay=ema_decay,
-                          warmup_iterations=warmup, net=net)
+                          warmup_iterations=warmup, restarts=restarts, net=net)
     trace: list[dict[str, float]] = []
 
     def progress(fraction: float, info: dict[str, float]) -> None:  # every 50 steps: shows a collapse as it happens
@@ -95,7 +95,7 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
     kind = "baseline" if distance == "focal_tversky" else "PULASki"
     log(f"{kind} ({distance}) trained on {len(fit_c)} cases in {res.elapsed_s:.0f}s "
         f"in {dims}D on {len(xtr)} items of shape {xtr.shape[2:]} (beta {beta}, blur {blur}, latent {latent_dim}, "
-        f"output prior {net.output_prior})")
+        f"output prior {net.output_prior}; {res.restarts} collapsed run(s) discarded)")
     x, owner = case_slices(val_c)
     n = len(val_c)
     readers = all_readers(val_c, 4)
@@ -120,7 +120,8 @@ def run(*, data: Path, seed: int, beta: float, blur: float, latent_dim: int, ite
             "extra_train": extra_train, "lr_schedule": lr_schedule, "batch_size": batch_size,
             "res_units": res_units, "ema_decay": ema_decay, "distance": distance, "dims": dims,
             "patch": list(patch) if dims == 3 else None, "output_prior": net.output_prior, "lr": lr,
-            "warmup": warmup, "train_seed": train_seed,
+            "warmup": warmup, "train_seed": train_seed, "restarts": restarts, "restarts_used": res.restarts,
+            "train_presence": res.train_presence,
             "fit_cases": len(fit_c),
             "validation_cases": n, "loss_trace": trace,
             "by_temperature": figures, "elapsed_s": time.perf_counter() - t0}
@@ -146,6 +147,8 @@ if __name__ == "__main__":
                     help="first N of --iterations on the baseline's Focal-Tversky + KL (warmup_iterations)")
     ap.add_argument("--train-seed", type=int, default=None,
                     help="seed of the weights and batches (default --seed); the patient split stays --seed's")
+    ap.add_argument("--restarts", type=int, default=0,
+                    help="retrain from seed + 1, ... while the net is collapsed on its training items (restarts)")
     ap.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     ap.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant")
     ap.add_argument("--batch-size", type=int, default=8)
@@ -168,4 +171,4 @@ if __name__ == "__main__":
                          lr_schedule=a.lr_schedule, batch_size=a.batch_size, res_units=a.res_units, ema_decay=a.ema_decay,
                          distance=a.distance, dims=a.dims, patch=tuple(int(c) for c in a.patch.split(",")),
                          output_prior=a.output_prior, lr=a.lr,
-                         warmup=a.warmup, train_seed=a.train_seed)))
+                         warmup=a.warmup, train_seed=a.train_seed, restarts=a.restarts)))

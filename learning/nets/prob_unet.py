@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -63,6 +63,7 @@ __all__ = [
     "ProbTrainConfig",
     "ProbTrainResult",
     "train_prob_unet",
+    "training_presence",
 ]
 
 # smallest connected component a binarised sample keeps, in voxels: chosen on validation splits of LIDC's
@@ -538,11 +539,36 @@ def baseline_loss(
 
 @dataclass(frozen=True)
 class ProbTrainResult:
-    """A trained probabilistic U-Net (on CPU, eval mode) and its per-step losses."""
+    """A trained probabilistic U-Net (on CPU, eval mode) and its per-step losses.
+
+    ``losses`` and the model are the kept run's; ``elapsed_s`` counts every run. ``restarts`` is how many
+    runs were discarded as collapsed (``ProbTrainConfig.restarts``); ``train_presence`` is the kept
+    run's ``training_presence`` (``None`` when no restart was allowed and it was not measured).
+    """
 
     model: ProbUNet
     losses: tuple[float, ...]
     elapsed_s: float
+    restarts: int = 0
+    train_presence: float | None = None
+
+
+def training_presence(
+    model: ProbUNet, images: np.ndarray, raters: np.ndarray, *, device: torch.device, n: int = 4, max_items: int = 64,
+) -> float:
+    """Share of (prior sample, item) pairs with any foreground (p > 0.5) over training items that some
+    rater outlined; 0 means the net has collapsed to empty output (``(S, C, *spatial)`` images,
+    ``(S, N, *spatial)`` raters). Training items only: the validation cases stay for the evaluation.
+    The first ``max_items`` such items, ``n`` latents each, drawn with a fixed generator.
+    """
+    outlined = np.flatnonzero(raters.reshape(len(raters), -1).any(1))[:max_items]
+    if outlined.size == 0:
+        raise ValueError("training_presence needs an item that some rater outlined; every rater mask is empty")
+    model = model.to(device).eval()
+    probs = sample(model, torch.from_numpy(np.ascontiguousarray(images[outlined], dtype=np.float32)).to(device), n,
+                   generator=torch.Generator().manual_seed(0))
+    model.cpu()
+    return float((probs.flatten(2) > 0.5).any(2).float().mean())
 
 
 def train_prob_unet(
@@ -553,7 +579,12 @@ def train_prob_unet(
     device: torch.device,
     progress: Callable[[float, dict[str, Any]], None] | None = None,
 ) -> ProbTrainResult:
-    """Train on in-memory samples with random flips.
+    """Train on in-memory samples with random flips; with ``config.restarts``, train again from new
+    weights (seed + 1, + 2, ...) while ``training_presence`` is 0.
+
+    Why restarts: on LIDC 3D patches one training seed collapsed to empty output under every prior,
+    learning rate and warm-up tried, while other seeds on the same patients trained
+    (bench/RESULTS-learning.md); the start, not the data, decides it.
 
     Args:
         config: the run.
@@ -561,15 +592,38 @@ def train_prob_unet(
         raters: ``(S, N, *spatial)`` uint8 rater masks; a rater who outlined nothing is an empty mask
             (``Case.readers``, a rater's empty submission), as the GED it is judged by counts them.
         device: where to train.
-        progress: ``progress(fraction, {"loss", ...})`` every 50 steps.
+        progress: ``progress(fraction, {"loss", ...})`` every 50 steps (fraction of one run).
 
     Returns:
-        The model (CPU, eval mode) and its losses.
+        The kept model (CPU, eval mode), its losses, and how many collapsed runs were discarded.
     """
-    import time
-
     if images.shape[0] != raters.shape[0] or images.shape[2:] != raters.shape[2:]:
         raise ValueError(f"images {images.shape} and raters {raters.shape} do not match")
+    spent = 0.0
+    for attempt in range(config.restarts + 1):
+        run = _train_once(replace(config, seed=config.seed + attempt), images, raters, device=device,
+                          progress=progress)
+        spent += run.elapsed_s
+        if config.restarts == 0:
+            return run
+        presence = training_presence(run.model, images, raters, device=device)
+        if presence > 0 or attempt == config.restarts:
+            return ProbTrainResult(model=run.model, losses=run.losses, elapsed_s=spent, restarts=attempt,
+                                   train_presence=presence)
+    raise AssertionError("unreachable")
+
+
+def _train_once(
+    config: ProbTrainConfig,
+    images: np.ndarray,
+    raters: np.ndarray,
+    *,
+    device: torch.device,
+    progress: Callable[[float, dict[str, Any]], None] | None,
+) -> ProbTrainResult:
+    """One training run of ``config`` (the loop ``train_prob_unet`` repeats on a collapse)."""
+    import time
+
     t0 = time.perf_counter()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)

@@ -106,7 +106,8 @@ def run_training(*, project: Project, device, job: Job | None = None, progress: 
         project=project, kind=ModelKind.PULASKI, config=config, weights=buf.getvalue(), trained_on=trained_on,
         validation_cases=sorted(val), n_labelled=len(data), job=job, inputs_key=inputs_key,
         metrics={"loss_last50": float(np.mean(result.losses[-50:])), "iterations": cfg.iterations,
-                 "elapsed_s": result.elapsed_s, ("n_slices" if patch is None else "n_patches"): len(x)})
+                 "elapsed_s": result.elapsed_s, ("n_slices" if patch is None else "n_patches"): len(x),
+                 "restarts": result.restarts, "train_presence": result.train_presence})
     report(1.0, f"registered pulaski v{version.number}")
     return version
 

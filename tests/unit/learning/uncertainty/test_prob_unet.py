@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -18,6 +20,7 @@ from learning.nets.prob_unet import (
     sinkhorn_divergence,
     summarise_samples,
     train_prob_unet,
+    training_presence,
 )
 
 TINY2 = ProbUNetConfig(spatial_dims=2, channels=(4, 8), strides=(2,), features=4)
@@ -154,6 +157,32 @@ def test_warmup_runs_the_baseline_loss_first_then_pulaski() -> None:
         ProbTrainConfig(iterations=5, warmup_iterations=5)
     with pytest.raises(ValueError, match="focal_tversky already"):
         ProbTrainConfig(loss="focal_tversky", iterations=5, warmup_iterations=1)
+
+
+def test_training_presence_tells_a_collapsed_net_from_a_live_one() -> None:
+    imgs, raters = make_multirater(16)
+    cpu = torch.device("cpu")
+    empty = build_prob_unet(replace(TINY2, output_prior=1e-6))
+    full = build_prob_unet(replace(TINY2, output_prior=0.999))
+    assert training_presence(empty, imgs, raters, device=cpu) == 0.0
+    assert training_presence(full, imgs, raters, device=cpu) == 1.0
+    with pytest.raises(ValueError, match="every rater mask is empty"):
+        training_presence(full, imgs, np.zeros_like(raters), device=cpu)
+
+
+def test_restarts_retrain_from_the_next_seed_only_while_collapsed() -> None:
+    imgs, raters = make_multirater(16)
+    cpu = torch.device("cpu")
+    stuck = dict(loss="sinkhorn", iterations=2, batch_size=4, lr=1e-9, net=replace(TINY2, output_prior=1e-6))
+    res = train_prob_unet(ProbTrainConfig(restarts=2, seed=5, **stuck), imgs, raters, device=cpu)
+    assert res.restarts == 2 and res.train_presence == 0.0  # every run collapsed; the last one is kept
+    assert res.losses == train_prob_unet(ProbTrainConfig(seed=7, **stuck), imgs, raters, device=cpu).losses
+    live = dict(stuck, net=replace(TINY2, output_prior=0.9))
+    ok = train_prob_unet(ProbTrainConfig(restarts=2, seed=5, **live), imgs, raters, device=cpu)
+    assert ok.restarts == 0 and ok.train_presence > 0
+    assert ok.losses == train_prob_unet(ProbTrainConfig(seed=5, **live), imgs, raters, device=cpu).losses
+    with pytest.raises(ValueError, match="restarts"):
+        ProbTrainConfig(restarts=-1)
 
 
 def test_baseline_trains() -> None:
