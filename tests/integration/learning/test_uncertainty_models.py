@@ -44,6 +44,7 @@ def test_pulaski_trains_on_raters_validates_by_ged_and_scores(celery_worker, tmp
     v1.refresh_from_db()
     assert v1.status == ModelStatus.PROMOTED and 0.0 <= v1.metrics["val_ged"] <= 2.0, v1.metrics
     assert 0.0 < v1.metrics["val_sample_presence"] <= 1.0 and "rejected_because" not in v1.metrics
+    assert v1.metrics["restarts"] == 0 and v1.metrics["train_presence"] > 0  # live: never retrained
     assert set(map(int, v1.metrics["val_ged_per_case"])) <= set(v1.validation_cases)
 
     # the stored weights give back a working sampler: 8 samples per slice, probabilities in [0, 1]
@@ -128,6 +129,7 @@ def test_a_collapsed_pulaski_is_rejected_even_as_the_first_version(tmp_path):
     out = trainers.evaluate(version=v, device=device)
     v.refresh_from_db()
     assert v.metrics["val_sample_presence"] == 0.0 and 0.0 < v.metrics["val_ged"] <= 2.0, v.metrics
+    assert v.metrics["restarts"] == 1 and v.metrics["train_presence"] == 0.0  # retrained once, still collapsed
     assert not out["promoted"] and v.status == ModelStatus.REJECTED
     assert out["rejected_because"] == v.metrics["rejected_because"] and "collapsed" in out["rejected_because"]
     assert not ModelVersion.objects.filter(project=project, kind=ModelKind.PULASKI, status=ModelStatus.PROMOTED).exists()
