@@ -543,7 +543,8 @@ class ProbTrainResult:
 
     ``losses`` and the model are the kept run's; ``elapsed_s`` counts every run. ``restarts`` is how many
     runs were discarded as collapsed (``ProbTrainConfig.restarts``); ``train_presence`` is the kept
-    run's ``training_presence`` (``None`` when no restart was allowed and it was not measured).
+    run's ``training_presence`` (``None`` when not measured: no restarts allowed, or no rater outlined
+    anything).
     """
 
     model: ProbUNet
@@ -604,7 +605,7 @@ def train_prob_unet(
         run = _train_once(replace(config, seed=config.seed + attempt), images, raters, device=device,
                           progress=progress)
         spent += run.elapsed_s
-        if config.restarts == 0:
+        if config.restarts == 0 or not raters.any():  # no outlined item: nothing tells a collapse apart
             return run
         presence = training_presence(run.model, images, raters, device=device)
         if presence > 0 or attempt == config.restarts:

@@ -181,6 +181,8 @@ def test_restarts_retrain_from_the_next_seed_only_while_collapsed() -> None:
     ok = train_prob_unet(ProbTrainConfig(restarts=2, seed=5, **live), imgs, raters, device=cpu)
     assert ok.restarts == 0 and ok.train_presence > 0
     assert ok.losses == train_prob_unet(ProbTrainConfig(seed=5, **live), imgs, raters, device=cpu).losses
+    blank = train_prob_unet(ProbTrainConfig(restarts=2, seed=5, **stuck), imgs, np.zeros_like(raters), device=cpu)
+    assert blank.restarts == 0 and blank.train_presence is None  # nothing outlined: no collapse to tell
     with pytest.raises(ValueError, match="restarts"):
         ProbTrainConfig(restarts=-1)
 
