@@ -557,10 +557,12 @@ class ProbTrainResult:
 def training_presence(
     model: ProbUNet, images: np.ndarray, raters: np.ndarray, *, device: torch.device, n: int = 4, max_items: int = 64,
 ) -> float:
-    """Share of (prior sample, item) pairs with any foreground (p > 0.5) over training items that some
-    rater outlined; 0 means the net has collapsed to empty output (``(S, C, *spatial)`` images,
-    ``(S, N, *spatial)`` raters). Training items only: the validation cases stay for the evaluation.
-    The first ``max_items`` such items, ``n`` latents each, drawn with a fixed generator.
+    """Share of (prior sample, item) pairs with foreground over training items that some rater
+    outlined, the samples binarised as the validation's ``val_sample_presence`` binarises them
+    (``binarise_samples``: specks do not count); 0 means the net has collapsed to empty output
+    (``(S, C, *spatial)`` images, ``(S, N, *spatial)`` raters). Training items only: the validation
+    cases stay for the evaluation. The first ``max_items`` such items, ``n`` latents each, drawn with a
+    fixed generator.
     """
     outlined = np.flatnonzero(raters.reshape(len(raters), -1).any(1))[:max_items]
     if outlined.size == 0:
@@ -569,7 +571,9 @@ def training_presence(
     probs = sample(model, torch.from_numpy(np.ascontiguousarray(images[outlined], dtype=np.float32)).to(device), n,
                    generator=torch.Generator().manual_seed(0))
     model.cpu()
-    return float((probs.flatten(2) > 0.5).any(2).float().mean())
+    spatial = probs.shape[2:]
+    binary = binarise_samples(probs.cpu().numpy().reshape(-1, *spatial), slice_wise=model.config.spatial_dims == 2)
+    return float(binary.reshape(len(binary), -1).any(1).mean())
 
 
 def train_prob_unet(
@@ -600,12 +604,13 @@ def train_prob_unet(
     """
     if images.shape[0] != raters.shape[0] or images.shape[2:] != raters.shape[2:]:
         raise ValueError(f"images {images.shape} and raters {raters.shape} do not match")
+    checked = config.restarts > 0 and bool(raters.any())  # no outlined item: nothing tells a collapse apart
     spent = 0.0
     for attempt in range(config.restarts + 1):
         run = _train_once(replace(config, seed=config.seed + attempt), images, raters, device=device,
                           progress=progress)
         spent += run.elapsed_s
-        if config.restarts == 0 or not raters.any():  # no outlined item: nothing tells a collapse apart
+        if not checked:
             return run
         presence = training_presence(run.model, images, raters, device=device)
         if presence > 0 or attempt == config.restarts:
